@@ -1,0 +1,461 @@
+"""Stack configuration: the one typed boundary between a stack file and the program.
+
+Only this module reads `pulumi.Config`. Everything downstream takes the frozen pydantic
+models below. A bad value fails here, before any resource is registered, with one line per
+problem naming the stack, the key path (e.g. `llm-serving:gpuPools[0].spot.max`), the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pulumi.runtime import config as pulumi_runtime_config
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from infra import PROJECT
+from infra.aws_api import ec2_instance_types
+from infra.catalog import gpu_instances, helm_charts
+
+# Label keys this kit puts on GPU nodes; stack config may not override them.
+POOL_LABEL = "llm-serving/pool"
+GPU_LABEL = "llm-serving/gpu"
+CAPACITY_TYPE_LABEL = "llm-serving/capacity-type"
+RESERVED_LABEL_PREFIXES = ("llm-serving/", "kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
+
+GPU_AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _error(kind: str, message: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message, context)
+
+
+def _suggest(value: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, sorted(choices), n=3, cutoff=0.6)
+    return f" Did you mean {', '.join(close)}?" if close else ""
+
+
+# --- value validators -----------------------------------------------------------------------------
+
+
+def _check_gpu_instance_type(value: str) -> str:
+    catalog = gpu_instances()
+    if value not in catalog:
+        raise _error(
+            "gpu_instance_type",
+            "not a GPU instance type in the catalog.{hint} Allowed: {allowed}",
+            hint=_suggest(value, catalog),
+            allowed=", ".join(catalog),
+        )
+    return value
+
+
+def _check_ec2_instance_type(value: str) -> str:
+    if value not in ec2_instance_types():
+        raise _error(
+            "ec2_instance_type",
+            "not an EC2 instance type (checked against botocore's EC2 service model).{hint}",
+            hint=_suggest(value, ec2_instance_types()),
+        )
+    return value
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise _error("cidr", "not an IPv4 CIDR block ({reason}); e.g. 10.0.0.0/16", reason=str(exc)) from None
+    return value
+
+
+def _check_kubernetes_version(value: Any) -> Any:
+    supported = tuple(helm_charts()["cluster-autoscaler"].image_tags)
+    if isinstance(value, float):
+        raise _error("version_as_number", 'quote the version so YAML keeps it a string, e.g. "1.33"')
+    if value not in supported:
+        raise _error("kubernetes_version", "unsupported Kubernetes version; allowed: {allowed}", allowed=", ".join(supported))
+    return value
+
+
+def _check_region(value: str) -> str:
+    import botocore.session
+
+    regions = botocore.session.get_session().get_available_regions("eks")
+    if value not in regions:
+        raise _error(
+            "region",
+            "not an AWS region where EKS is available.{hint} Allowed: {allowed}",
+            hint=_suggest(value, regions),
+            allowed=", ".join(sorted(regions)),
+        )
+    return value
+
+
+def _check_label_key(key: str) -> str:
+    prefix, _, name = key.rpartition("/")
+    if not _LABEL_NAME.match(name) or (prefix and not _LABEL_PREFIX.match(prefix)):
+        raise _error("label_key", "not a valid Kubernetes label key ([prefix/]name, name up to 63 alphanumerics, '-', '_', '.')")
+    if key.startswith(RESERVED_LABEL_PREFIXES):
+        raise _error("label_key_reserved", "label keys under {reserved} are set by the kit or by EKS", reserved=", ".join(RESERVED_LABEL_PREFIXES))
+    return key
+
+
+def _check_label_value(value: str) -> str:
+    if value and not _LABEL_NAME.match(value):
+        raise _error("label_value", "not a valid Kubernetes label value (up to 63 alphanumerics, '-', '_', '.')")
+    return value
+
+
+GpuInstanceType = Annotated[str, AfterValidator(_check_gpu_instance_type)]
+Ec2InstanceType = Annotated[str, AfterValidator(_check_ec2_instance_type)]
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+KubernetesVersion = Annotated[str, BeforeValidator(_check_kubernetes_version)]
+Region = Annotated[str, AfterValidator(_check_region)]
+LabelKey = Annotated[str, AfterValidator(_check_label_key)]
+LabelValue = Annotated[str, AfterValidator(_check_label_value)]
+IamPrincipalArn = Annotated[str, Field(pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")]
+
+
+# --- the schema -----------------------------------------------------------------------------------
+
+
+class _Config(BaseModel):
+    """Camel-case keys as in stack files; unknown keys are errors; values are immutable."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class NewVpc(_Config):
+    """A VPC created by the kit: private subnets for nodes, public subnets for load balancers and NAT."""
+
+    cidr: Cidr = Field("10.0.0.0/16", description="The VPC's IPv4 CIDR block (a /16 to /20).", examples=["10.0.0.0/16"])
+    zone_count: int = Field(3, ge=2, le=6, description="How many availability zones to span (EKS needs at least 2).", examples=[3])
+    zones: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="Explicit zone names instead of the first `zoneCount` available ones (GPU capacity differs by zone).",
+        examples=[["us-east-1a", "us-east-1b", "us-east-1c"]],
+    )
+    nat_gateways: Literal["single", "perZone"] = Field(
+        "perZone", description="One NAT gateway for all zones (cheaper) or one per zone (survives a zone outage).", examples=["single"]
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _prefix_leaves_room_for_subnets(cls, value: str) -> str:
+        if not 16 <= ipaddress.IPv4Network(value).prefixlen <= 20:
+            raise _error("cidr_size", "the VPC needs a /16 to /20 block so every zone gets a private and a public subnet")
+        return value
+
+    @property
+    def zone_total(self) -> int:
+        return len(self.zones) if self.zones else self.zone_count
+
+
+class ExistingVpc(_Config):
+    """A VPC you already have. Its subnets must carry the EKS and load-balancer tags themselves."""
+
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="The VPC id.", examples=["vpc-0a1b2c3d4e5f67890"])
+    private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        min_length=2, description="Private subnets (at least two zones) for the control plane and nodes.", examples=[["subnet-0a1b2c3d", "subnet-1a2b3c4d"]]
+    )
+    public_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        [], description="Public subnets for internet-facing load balancers (optional).", examples=[["subnet-2a3b4c5d", "subnet-3a4b5c6d"]]
+    )
+
+
+class Network(_Config):
+    """Exactly one of `newVpc` and `existingVpc`; a new VPC with defaults when neither is given."""
+
+    new_vpc: NewVpc | None = Field(None, description="Create a VPC.", examples=[{"cidr": "10.0.0.0/16", "zoneCount": 3}])
+    existing_vpc: ExistingVpc | None = Field(None, description="Use an existing VPC.", examples=[{"vpcId": "vpc-0a1b2c3d4e5f67890"}])
+
+    @property
+    def vpc(self) -> NewVpc | ExistingVpc:
+        return self.existing_vpc or self.new_vpc or NewVpc()
+
+
+class EndpointAccess(_Config):
+    """Who can reach the Kubernetes API server."""
+
+    private: bool = Field(True, description="Reachable from inside the VPC.", examples=[True])
+    public: bool = Field(True, description="Reachable from the internet, from `publicCidrs` only.", examples=[True])
+    public_cidrs: list[Cidr] = Field(
+        [], description="CIDR blocks allowed to reach a public endpoint (required when `public` is true).", examples=[["203.0.113.0/24"]]
+    )
+
+
+class ClusterConfig(_Config):
+    """The EKS cluster."""
+
+    kubernetes_version: KubernetesVersion = Field("1.33", description="EKS Kubernetes version (quoted).", examples=["1.33"])
+    network: Network = Field(Network(), description="Where the cluster lives.", examples=[{"newVpc": {"zoneCount": 3}}])
+    endpoint: EndpointAccess = Field(description="API server endpoint access.", examples=[{"private": True, "public": True, "publicCidrs": ["203.0.113.0/24"]}])
+    admins: list[IamPrincipalArn] = Field(
+        [],
+        description="IAM roles or users given cluster-admin through EKS access entries (not the identity that runs `pulumi up`: it is admin already).",
+        examples=[["arn:aws:iam::123456789012:role/platform-admin"]],
+    )
+    log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = Field(
+        ["api", "audit", "authenticator"], description="Control-plane log types sent to CloudWatch.", examples=[["api", "audit"]]
+    )
+
+
+class SystemNodes(_Config):
+    """The CPU node group for cluster services (CoreDNS, autoscaler, monitoring)."""
+
+    instance_types: list[Ec2InstanceType] = Field(["m7i.large"], min_length=1, description="EC2 instance types.", examples=[["m7i.large"]])
+    min_nodes: int = Field(2, ge=1, description="Minimum nodes.", examples=[2])
+    max_nodes: int = Field(4, ge=1, description="Maximum nodes (at least `minNodes`).", examples=[4])
+    root_volume_gib: int = Field(50, ge=20, le=16384, description="Root volume size in GiB.", examples=[50])
+
+    @field_validator("max_nodes")
+    @classmethod
+    def _max_at_least_min(cls, value: int, info) -> int:
+        low = info.data.get("min_nodes")
+        if low is not None and value < low:
+            raise _error("range", "maxNodes ({max}) is below minNodes ({min}); it must be at least minNodes", max=value, min=low)
+        return value
+
+
+class OnDemandNodes(_Config):
+    """The on-demand node group of a pool: a baseline that survives spot reclaims."""
+
+    baseline: int = Field(ge=1, description="On-demand nodes that always run.", examples=[1])
+    max: int | None = Field(
+        None, ge=1, description="Upper bound the autoscaler may grow on-demand to when spot is short (default: the baseline).", examples=[2]
+    )
+
+    @field_validator("max")
+    @classmethod
+    def _max_at_least_baseline(cls, value: int | None, info) -> int | None:
+        baseline = info.data.get("baseline")
+        if value is not None and baseline is not None and value < baseline:
+            raise _error("range", "max ({max}) is below baseline ({baseline}); it must be at least the baseline", max=value, baseline=baseline)
+        return value
+
+    @property
+    def max_nodes(self) -> int:
+        return self.max if self.max is not None else self.baseline
+
+
+class SpotNodes(_Config):
+    """The spot node group of a pool, over all the pool's instance types."""
+
+    min: int = Field(0, ge=0, description="Spot nodes that always run (spot can still be reclaimed).", examples=[0])
+    max: int = Field(ge=1, description="Upper bound for spot nodes.", examples=[4])
+
+    @field_validator("max")
+    @classmethod
+    def _max_at_least_min(cls, value: int, info) -> int:
+        low = info.data.get("min")
+        if low is not None and value < low:
+            raise _error("range", "max ({max}) is below min ({min}); it must be at least min", max=value, min=low)
+        return value
+
+
+class GpuPool(_Config):
+    """A pool of GPU nodes of one GPU model: an on-demand baseline group and a diversified spot group."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$", description="Pool name (lower-case, 2-20 chars); node label llm-serving/pool.", examples=["l40s"])
+    instance_types: list[GpuInstanceType] = Field(
+        min_length=1,
+        description="GPU instance types, all with the same GPU model and count. The first is the on-demand type; spot uses them all.",
+        examples=[["g6e.12xlarge", "g6e.24xlarge"]],
+    )
+    on_demand: OnDemandNodes = Field(description="On-demand baseline.", examples=[{"baseline": 1, "max": 2}])
+    spot: SpotNodes = Field(description="Spot range.", examples=[{"min": 0, "max": 4}])
+    root_volume_gib: int = Field(200, ge=50, le=16384, description="Root (Bottlerocket: data) volume in GiB; holds images and model weights.", examples=[300])
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = Field(
+        "AL2023_x86_64_NVIDIA", description="EKS AMI type with NVIDIA drivers.", examples=["AL2023_x86_64_NVIDIA"]
+    )
+    labels: dict[LabelKey, LabelValue] = Field({}, description="Extra Kubernetes node labels.", examples=[{"team": "ml-platform"}])
+
+    @field_validator("instance_types")
+    @classmethod
+    def _one_gpu_shape_per_pool(cls, value: list[str]) -> list[str]:
+        shapes = {(gpu_instances()[t].gpu, gpu_instances()[t].gpus) for t in value}
+        if len(shapes) > 1:
+            found = ", ".join(f"{t} ({gpu_instances()[t].gpus}x {gpu_instances()[t].gpu})" for t in value)
+            raise _error(
+                "mixed_gpu_shapes",
+                "a pool needs one GPU model and count so pods schedule the same on every node, found {found}. Split them into pools.",
+                found=found,
+            )
+        if len(set(value)) != len(value):
+            raise _error("duplicates", "instance types are listed twice")
+        return value
+
+    @property
+    def gpu(self):
+        """The catalog entry of the pool's primary (on-demand) instance type."""
+        return gpu_instances()[self.instance_types[0]]
+
+
+class StackConfig(_Config):
+    """Everything a stack file may say, under the `llm-serving:` namespace."""
+
+    region: Region = Field(description="AWS region for every resource.", examples=["us-east-1"])
+    cluster: ClusterConfig = Field(description="The EKS cluster.", examples=[{"kubernetesVersion": "1.33", "endpoint": {"public": True, "publicCidrs": ["203.0.113.0/24"]}}])
+    system_nodes: SystemNodes = Field(SystemNodes(), description="CPU nodes for cluster services.", examples=[{"instanceTypes": ["m7i.large"], "minNodes": 2, "maxNodes": 4}])
+    gpu_pools: list[GpuPool] = Field(min_length=1, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
+    tags: dict[str, str] = Field({}, description="Extra AWS tags on every resource.", examples=[{"cost-center": "ml-platform"}])
+
+    @field_validator("gpu_pools")
+    @classmethod
+    def _unique_pool_names(cls, value: list[GpuPool]) -> list[GpuPool]:
+        names = [p.name for p in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise _error("duplicates", "pool names must be unique; repeated: {names}", names=", ".join(duplicates))
+        return value
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a stack's configuration."""
+
+    loc: tuple[str | int, ...]
+    message: str
+    value: Any = None
+    missing: bool = False
+
+    @property
+    def path(self) -> str:
+        head, *rest = self.loc
+        text = f"{PROJECT}:{head}"
+        for part in rest:
+            if part == "[key]":  # pydantic's marker for an invalid dict key; the key itself precedes it
+                continue
+            text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        return text
+
+    def __str__(self) -> str:
+        if self.missing:
+            return f"{self.path}: missing required key; {self.message}"
+        shown = json.dumps(self.value, default=str)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        return f"{self.path}: got {shown}; {self.message}"
+
+
+class ConfigError(pulumi.RunError):
+    """A stack's configuration is invalid. Raised before any resource is registered."""
+
+    def __init__(self, stack: str, problems: list[Problem]):
+        self.stack = stack
+        self.problems = problems
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"Stack '{stack}' has an invalid configuration ({count}):\n{lines}")
+
+
+def _models_in(annotation: Any) -> list[type[_Config]]:
+    """The config models an annotation can hold, looking through Optional, list, dict and Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, _Config):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _field_at(loc: tuple[str | int, ...]):
+    """The model holding the key at `loc`, and that key's field (None for an unknown key)."""
+    models: list[type[_Config]] = [StackConfig]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = [f for m in models for f in m.model_fields.values() if f.alias == part]
+        models = [m for f in fields for m in _models_in(f.annotation)]
+    for model in models:
+        for field in model.model_fields.values():
+            if field.alias == loc[-1]:
+                return model, field
+    return (models[0] if models else None), None
+
+
+def _problem(error: dict) -> Problem:
+    loc = tuple(error["loc"])
+    model, field = _field_at(loc) if loc else (StackConfig, None)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = ", ".join(f.alias for f in model.model_fields.values()) if model else "none"
+        return Problem(loc, f"unknown key; allowed keys here: {allowed}", error["input"])
+    if kind == "missing":
+        example = f"e.g. {json.dumps(field.examples[0])}" if field and field.examples else ""
+        described = f"{field.description} " if field and field.description else ""
+        return Problem(loc, f"{described}{example}".strip(), missing=True)
+    return Problem(loc, error["msg"].removeprefix("Value error, "), error["input"])
+
+
+# --- cross-field checks (things one field cannot see) ---------------------------------------------
+
+
+def _cross_checks(config: StackConfig) -> list[Problem]:
+    problems = []
+    vpc = config.cluster.network.vpc
+    if isinstance(vpc, NewVpc) and vpc.zones:
+        for i, zone in enumerate(vpc.zones):
+            if not re.fullmatch(re.escape(config.region) + r"[a-z]", zone):
+                problems.append(Problem(("cluster", "network", "newVpc", "zones", i), f"not a zone of region {config.region} (e.g. {config.region}a)", zone))
+    if config.cluster.network.new_vpc and config.cluster.network.existing_vpc:
+        problems.append(Problem(("cluster", "network"), "give newVpc or existingVpc, not both", "both"))
+    endpoint = config.cluster.endpoint
+    if not (endpoint.private or endpoint.public):
+        problems.append(Problem(("cluster", "endpoint"), "at least one of private and public must be true", endpoint.model_dump(by_alias=True)))
+    if endpoint.public and not endpoint.public_cidrs:
+        problems.append(
+            Problem(("cluster", "endpoint", "publicCidrs"), "a public endpoint needs an explicit allow-list, e.g. [\"203.0.113.0/24\"] (or set public: false)", [])
+        )
+    return problems
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def parse(stack: str, raw: dict[str, Any]) -> StackConfig:
+    """Validate the `llm-serving:` keys of a stack (namespace stripped) into a StackConfig."""
+    try:
+        config = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(stack, [_problem(e) for e in exc.errors()]) from None
+    problems = _cross_checks(config)
+    if problems:
+        raise ConfigError(stack, problems)
+    return config
+
+
+def _decode(text: str) -> Any:
+    """Pulumi hands structured config over as JSON text and plain values as text."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, (dict, list)) else text
+
+
+def raw_from_pulumi() -> dict[str, Any]:
+    """The stack's `llm-serving:` keys as the Pulumi engine (or the offline plan) set them."""
+    prefix = f"{PROJECT}:"
+    keys = set(pulumi_runtime_config.get_config_env()) | set(pulumi_runtime_config.CONFIG.get())
+    config = pulumi.Config(PROJECT)
+    return {key[len(prefix) :]: _decode(config.get(key[len(prefix) :])) for key in sorted(keys) if key.startswith(prefix)}
+
+
+def load() -> StackConfig:
+    """The current stack's validated configuration."""
+    return parse(pulumi.get_stack(), raw_from_pulumi())
