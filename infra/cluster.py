@@ -1,0 +1,211 @@
+"""Cluster: EKS control plane, its IAM and KMS, admin access, OIDC for IRSA, add-ons, system nodes.
+
+- Kubernetes secrets are envelope-encrypted with a customer-managed KMS key (rotation on).
+- Access uses EKS access entries (authentication mode API): the identity running `pulumi up`
+  is cluster admin from creation; `cluster.admins` get AmazonEKSClusterAdminPolicy.
+- Networking add-ons (vpc-cni, kube-proxy, pod identity agent) are installed before any node
+  joins; CoreDNS and the EBS CSI driver once the system nodes exist to run them.
+- The VPC CNI and EBS CSI driver get their AWS permissions through IRSA, not the node role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import ClusterConfig, SystemNodes
+from infra.iam import irsa_role, managed_policy_arn, policy_document, service_trust_policy
+from infra.nodes import NodeGroupSpec, launch_template, node_group
+
+SYSTEM_ROLE_LABEL = "llm-serving/role"
+
+# kube-proxy, the VPC CNI and the pod identity agent must run before nodes can become Ready.
+_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    cluster_name: str
+    config: ClusterConfig
+    system_nodes: SystemNodes
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster ready for GPU node pools."""
+
+    eks: aws.eks.Cluster
+    oidc_provider: aws.iam.OpenIdConnectProvider
+    node_role: aws.iam.Role
+    partition: pulumi.Output[str]
+    account_id: pulumi.Output[str]
+    system_node_group: aws.eks.NodeGroup
+    node_prerequisites: list[pulumi.Resource]  # what a node group must wait for
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-serving:cluster:Cluster", name, None, opts)
+        invoke = pulumi.InvokeOptions(parent=self)
+        self.partition = aws.get_partition_output(opts=invoke).partition
+        self.account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        self._name = name
+        self._args = args
+
+        key = self._secrets_key()
+        role = self._control_plane_role(key)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=90,
+            opts=self._child(),
+        )
+        self.eks = aws.eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.config.kubernetes_version,
+            role_arn=role.arn,
+            vpc_config={
+                "subnet_ids": list(args.private_subnet_ids),
+                "endpoint_private_access": args.config.endpoint.private,
+                "endpoint_public_access": args.config.endpoint.public,
+                "public_access_cidrs": list(args.config.endpoint.public_cidrs) if args.config.endpoint.public else None,
+            },
+            encryption_config={"provider": {"key_arn": key.arn}, "resources": ["secrets"]},
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            enabled_cluster_log_types=list(args.config.log_types),
+            opts=self._child(depends_on=[role, log_group]),
+        )
+        self._grant_admins()
+        self.oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer),
+            client_id_lists=["sts.amazonaws.com"],
+            opts=self._child(),
+        )
+        self.node_role = self._node_role()
+        early_addons = self._addons(_BEFORE_NODES)
+        self.node_prerequisites = [self.node_role, *early_addons]
+        self.system_node_group = self._system_node_group()
+        self._addons(("coredns", "aws-ebs-csi-driver"), after=[self.system_node_group])
+        self.register_outputs({"cluster_name": self.eks.name, "endpoint": self.eks.endpoint, "oidc_provider_arn": self.oidc_provider.arn})
+
+    def _child(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _secrets_key(self) -> aws.kms.Key:
+        root = pulumi.Output.concat("arn:", self.partition, ":iam::", self.account_id, ":root")
+        key = aws.kms.Key(
+            f"{self._name}-secrets",
+            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {self._args.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=root.apply(
+                lambda arn: policy_document(
+                    {"Sid": "AccountAdministersKeyThroughIam", "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "kms:*", "Resource": "*"}
+                )
+            ),
+            opts=self._child(),
+        )
+        aws.kms.Alias(f"{self._name}-secrets", name=f"alias/{self._args.cluster_name}-secrets", target_key_id=key.key_id, opts=self._child())
+        return key
+
+    def _control_plane_role(self, key: aws.kms.Key) -> aws.iam.Role:
+        role = aws.iam.Role(f"{self._name}-control-plane", assume_role_policy=service_trust_policy("eks.amazonaws.com"), opts=self._child())
+        aws.iam.RolePolicyAttachment(
+            f"{self._name}-control-plane-eks", role=role.name, policy_arn=managed_policy_arn(self.partition, "AmazonEKSClusterPolicy"), opts=self._child()
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-control-plane-kms",
+            role=role.id,
+            policy=key.arn.apply(
+                lambda arn: policy_document(
+                    {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"], "Resource": arn}
+                )
+            ),
+            opts=self._child(),
+        )
+        return role
+
+    def _grant_admins(self) -> None:
+        policy = pulumi.Output.concat("arn:", self.partition, ":eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
+        for i, principal in enumerate(self._args.config.admins):
+            entry = aws.eks.AccessEntry(
+                f"{self._name}-admin-{i}", cluster_name=self.eks.name, principal_arn=principal, type="STANDARD", opts=self._child()
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{self._name}-admin-{i}",
+                cluster_name=self.eks.name,
+                principal_arn=principal,
+                policy_arn=policy,
+                access_scope={"type": "cluster"},
+                opts=self._child(depends_on=[entry]),
+            )
+
+    def _node_role(self) -> aws.iam.Role:
+        role = aws.iam.Role(f"{self._name}-node", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=self._child())
+        # The CNI policy is deliberately absent: the VPC CNI gets it through IRSA (see _addons).
+        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore"):
+            aws.iam.RolePolicyAttachment(
+                f"{self._name}-node-{policy}", role=role.name, policy_arn=managed_policy_arn(self.partition, policy), opts=self._child()
+            )
+        return role
+
+    def _addon_role(self, addon: str, service_account: str, policy: str) -> aws.iam.Role:
+        role = irsa_role(
+            f"{self._name}-{addon}", oidc_provider=self.oidc_provider, namespace="kube-system", service_account=service_account, opts=self._child()
+        )
+        aws.iam.RolePolicyAttachment(f"{self._name}-{addon}", role=role.name, policy_arn=managed_policy_arn(self.partition, policy), opts=self._child())
+        return role
+
+    def _addons(self, names: Sequence[str], after: Sequence[pulumi.Resource] = ()) -> list[aws.eks.Addon]:
+        service_account_roles = {
+            "vpc-cni": lambda: self._addon_role("vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"),
+            "aws-ebs-csi-driver": lambda: self._addon_role("ebs-csi", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
+        }
+        addons = []
+        for addon in names:
+            role = service_account_roles[addon]() if addon in service_account_roles else None
+            addons.append(
+                aws.eks.Addon(
+                    f"{self._name}-{addon}",
+                    cluster_name=self.eks.name,
+                    addon_name=addon,
+                    service_account_role_arn=role.arn if role else None,
+                    resolve_conflicts_on_create="OVERWRITE",
+                    resolve_conflicts_on_update="PRESERVE",
+                    opts=self._child(depends_on=list(after)),
+                )
+            )
+        return addons
+
+    def _system_node_group(self) -> aws.eks.NodeGroup:
+        nodes = self._args.system_nodes
+        # Hop limit 2: the EBS CSI node plugin reads instance metadata from inside a pod.
+        template = launch_template(
+            f"{self._name}-system",
+            ami_type="AL2023_x86_64_STANDARD",
+            volume_gib=nodes.root_volume_gib,
+            hop_limit=2,
+            tags={"Name": f"{self._args.cluster_name}-system"},
+            opts=self._child(),
+        )
+        spec = NodeGroupSpec(
+            node_group_name=f"{self._args.cluster_name}-system",
+            capacity_type="ON_DEMAND",
+            instance_types=nodes.instance_types,
+            ami_type="AL2023_x86_64_STANDARD",
+            min_size=nodes.min_nodes,
+            max_size=nodes.max_nodes,
+            labels={SYSTEM_ROLE_LABEL: "system"},
+        )
+        return node_group(
+            f"{self._name}-system",
+            spec,
+            cluster_name=self.eks.name,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=self._args.private_subnet_ids,
+            template=template,
+            opts=self._child(depends_on=self.node_prerequisites),
+        )

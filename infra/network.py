@@ -1,0 +1,137 @@
+"""Network: a VPC across N zones, or an existing one passed through.
+
+A new VPC gets one private subnet per zone for nodes and pods (large: the VPC CNI gives every
+pod a VPC address), one small public subnet per zone for NAT and internet-facing load
+balancers, an internet gateway, and NAT (one, or one per zone). Subnets carry the tags EKS and
+the AWS load balancer controller look for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import ExistingVpc, NewVpc
+
+
+def plan_subnets(cidr: str, zones: int) -> tuple[list[str], list[str]]:
+    """Private and public subnet CIDRs for `zones` zones: privates take equal large blocks,
+    publics share the last block (e.g. /16 over 3 zones: three /18 private, three /20 public)."""
+    vpc = ipaddress.IPv4Network(cidr)
+    blocks = list(vpc.subnets(prefixlen_diff=math.ceil(math.log2(zones + 1))))
+    private = blocks[:zones]
+    public = list(blocks[-1].subnets(prefixlen_diff=math.ceil(math.log2(zones))))[:zones]
+    return [str(n) for n in private], [str(n) for n in public]
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    cluster_name: str
+    vpc: NewVpc | ExistingVpc
+
+
+class Network(pulumi.ComponentResource):
+    """The VPC and subnets the cluster runs in."""
+
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: list[pulumi.Output[str]]
+    public_subnet_ids: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-serving:network:Network", name, None, opts)
+        if isinstance(args.vpc, ExistingVpc):
+            self.vpc_id = pulumi.Output.from_input(args.vpc.vpc_id)
+            self.private_subnet_ids = [pulumi.Output.from_input(s) for s in args.vpc.private_subnet_ids]
+            self.public_subnet_ids = [pulumi.Output.from_input(s) for s in args.vpc.public_subnet_ids]
+        else:
+            self._create_vpc(name, args.cluster_name, args.vpc)
+        self.register_outputs(
+            {"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids, "public_subnet_ids": self.public_subnet_ids}
+        )
+
+    def _zone_names(self, vpc: NewVpc) -> list[pulumi.Output[str]]:
+        if vpc.zones:
+            return [pulumi.Output.from_input(z) for z in vpc.zones]
+        available = aws.get_availability_zones_output(
+            state="available",
+            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+            opts=pulumi.InvokeOptions(parent=self),
+        )
+
+        def pick(index: int):
+            def nth(names: Sequence[str]) -> str:
+                if len(names) < vpc.zone_count:
+                    raise pulumi.RunError(f"cluster.network.newVpc.zoneCount is {vpc.zone_count} but the region has {len(names)} zones: {names}")
+                return names[index]
+
+            return available.names.apply(nth)
+
+        return [pick(i) for i in range(vpc.zone_count)]
+
+    def _create_vpc(self, name: str, cluster_name: str, vpc: NewVpc) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        zones = self._zone_names(vpc)
+        private_cidrs, public_cidrs = plan_subnets(vpc.cidr, len(zones))
+        cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
+
+        main = aws.ec2.Vpc(
+            f"{name}-vpc", cidr_block=vpc.cidr, enable_dns_hostnames=True, enable_dns_support=True, tags={"Name": name}, opts=child
+        )
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=main.id, tags={"Name": name}, opts=child)
+        public_routes = aws.ec2.RouteTable(
+            f"{name}-public", vpc_id=main.id, routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}], tags={"Name": f"{name}-public"}, opts=child
+        )
+
+        public_subnets, nat_gateways = [], []
+        for i, (zone, cidr) in enumerate(zip(zones, public_cidrs)):
+            subnet = aws.ec2.Subnet(
+                f"{name}-public-{i}",
+                vpc_id=main.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                tags={"Name": f"{name}-public-{i}", "kubernetes.io/role/elb": "1", **cluster_tag},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child)
+            public_subnets.append(subnet)
+            if vpc.nat_gateways == "perZone" or i == 0:
+                address = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"}, opts=child)
+                nat_gateways.append(
+                    aws.ec2.NatGateway(
+                        f"{name}-nat-{i}",
+                        allocation_id=address.id,
+                        subnet_id=subnet.id,
+                        tags={"Name": f"{name}-nat-{i}"},
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
+                    )
+                )
+
+        private_subnets = []
+        for i, (zone, cidr) in enumerate(zip(zones, private_cidrs)):
+            subnet = aws.ec2.Subnet(
+                f"{name}-private-{i}",
+                vpc_id=main.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                tags={"Name": f"{name}-private-{i}", "kubernetes.io/role/internal-elb": "1", **cluster_tag},
+                opts=child,
+            )
+            nat = nat_gateways[i] if vpc.nat_gateways == "perZone" else nat_gateways[0]
+            routes = aws.ec2.RouteTable(
+                f"{name}-private-{i}",
+                vpc_id=main.id,
+                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}],
+                tags={"Name": f"{name}-private-{i}"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=child)
+            private_subnets.append(subnet)
+
+        self.vpc_id = main.id
+        self.private_subnet_ids = [s.id for s in private_subnets]
+        self.public_subnet_ids = [s.id for s in public_subnets]

@@ -1,0 +1,116 @@
+"""Node autoscaling: the Cluster Autoscaler, grown into the GPU pools' spot node groups first.
+
+Why the Cluster Autoscaler and not Karpenter: the kit's capacity model is EKS managed node groups
+(an on-demand baseline group and a spot group per pool), which the Cluster Autoscaler drives
+directly through their auto-discovery tags. Karpenter would replace those groups with its own
+NodePools and bypass the managed groups' baseline guarantee. The priority expander prefers any
+`*-spot-*` group and falls back to on-demand groups only when spot cannot grow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.catalog import helm_charts
+from infra.cluster import SYSTEM_ROLE_LABEL
+from infra.iam import irsa_role, policy_document
+from infra.kube import third_party_chart
+
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "cluster-autoscaler"
+
+
+def autoscaler_policy(cluster_name: str, partition: str, region: str, account_id: str) -> str:
+    """Read what it must; change only the Auto Scaling groups tagged as this cluster's."""
+    return policy_document(
+        {
+            "Sid": "DiscoverGroupsAndInstanceTypes",
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeTags",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:GetInstanceTypesFromInstanceRequirements",
+            ],
+            "Resource": "*",  # these Describe calls support no resource-level scoping
+        },
+        {
+            # Labels and taints of a node group scaled to zero come from the EKS API.
+            "Sid": "ReadManagedNodeGroups",
+            "Effect": "Allow",
+            "Action": ["eks:DescribeNodegroup"],
+            "Resource": f"arn:{partition}:eks:{region}:{account_id}:nodegroup/{cluster_name}/*",
+        },
+        {
+            "Sid": "ScaleOnlyThisClustersGroups",
+            "Effect": "Allow",
+            "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
+        },
+    )
+
+
+def autoscaler_values(cluster_name: str, region: str, kubernetes_version: str, role_arn: pulumi.Input[str]) -> dict:
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": region,
+        "autoDiscovery": {"clusterName": cluster_name},
+        "image": {"tag": helm_charts()["cluster-autoscaler"].image_tags[kubernetes_version]},
+        "rbac": {"serviceAccount": {"name": SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
+        "nodeSelector": {SYSTEM_ROLE_LABEL: "system"},
+        "extraArgs": {
+            "expander": "priority,least-waste",
+            "balance-similar-node-groups": True,
+            # vLLM pods use emptyDir for /dev/shm and caches; without this GPU nodes never scale down.
+            "skip-nodes-with-local-storage": False,
+            "scale-down-unneeded-time": "10m",
+            "max-node-provision-time": "15m",
+        },
+        # Managed node group ASGs are named eks-<node group name>-<uuid>.
+        "expanderPriorities": {"50": [".*-spot-.*"], "10": [".*"]},
+    }
+
+
+@dataclass(frozen=True)
+class NodeAutoscalerArgs:
+    cluster_name: str
+    region: str
+    kubernetes_version: str
+    partition: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    oidc_provider: aws.iam.OpenIdConnectProvider
+
+
+class NodeAutoscaler(pulumi.ComponentResource):
+    """The Cluster Autoscaler with an IRSA role scoped to this cluster's node groups."""
+
+    def __init__(self, name: str, args: NodeAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-serving:cluster:NodeAutoscaler", name, None, opts)
+        role = irsa_role(
+            f"{name}-role", oidc_provider=args.oidc_provider, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, opts=pulumi.ResourceOptions(parent=self)
+        )
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(args.partition, args.account_id).apply(
+                lambda a: autoscaler_policy(args.cluster_name, a[0], args.region, a[1])
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.chart = third_party_chart(
+            name,
+            "cluster-autoscaler",
+            namespace=NAMESPACE,
+            values=autoscaler_values(args.cluster_name, args.region, args.kubernetes_version, role.arn),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"role_arn": role.arn})

@@ -1,0 +1,88 @@
+"""The offline plan: the real program, run in-process under the mock engine of infra/mocks.py.
+
+No cloud credentials and no Pulumi CLI: the stack file is read the way the Pulumi CLI would hand
+it to the program, the program validates it (infra/config.py) and registers its resources, and
+the plan returns every registration with its inputs. Secrets are masked in everything it prints.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime
+import yaml
+
+from infra import PROJECT
+from infra.program import run
+from infra.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = ROOT / "stacks"
+
+
+class StackNotFound(Exception):
+    pass
+
+
+def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
+        raise StackNotFound(f"no stack '{stack}': {path} does not exist (stacks in {stacks_dir}: {', '.join(known) or 'none'})")
+    return path
+
+
+def read_stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Config values as the Pulumi CLI passes them to a program: namespaced keys, structured
+    values as JSON text, and `secure:` values (which only Pulumi can decrypt) as masked secrets."""
+    document = yaml.safe_load(path.read_text()) or {}
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        full_key = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[full_key] = MASK
+            secret_keys.append(full_key)
+        else:
+            values[full_key] = value if isinstance(value, str) else json.dumps(value)
+    return values, secret_keys
+
+
+@dataclass
+class Plan:
+    stack: str
+    resources: list[RegisteredResource]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "provider": r.provider,
+                    "inputs": unwrap_secrets(r.inputs, mask=True),
+                }
+                for r in self.resources
+            ],
+        }
+
+
+def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
+    """Build the stack's program under mocks. Raises ConfigError (before anything is registered)
+    when the stack's config is invalid, StackNotFound when there is no such stack file."""
+    values, secret_keys = read_stack_config(stack_file(stack, stacks_dir))
+    region = values.get(f"{PROJECT}:region", "us-east-1")
+    mocks = PlanMocks(region)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.settings.ROOT.set(None)  # a fresh root stack resource for each plan in this process
+    pulumi.runtime.set_all_config(values, secret_keys)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.test(run)()
+    return Plan(stack=stack, resources=monitor.registered())

@@ -1,0 +1,87 @@
+"""The Pulumi program: validated stack config in, the resource graph out.
+
+Reads like a parts list: network, cluster, GPU pools, then the cluster services that make GPU
+pools usable (device plugin, node autoscaler, storage). Every AWS resource uses one explicit
+AWS provider for the configured region; every Kubernetes resource uses the provider built from
+the cluster's outputs.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import PROJECT
+from infra.cluster import Cluster, ClusterArgs
+from infra.config import StackConfig, load
+from infra.gpu_device_plugin import device_plugin
+from infra.gpu_pools import GpuNodePool, GpuNodePoolArgs
+from infra.kube import kubeconfig, provider
+from infra.network import Network, NetworkArgs
+from infra.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from infra.storage import default_storage_class
+
+
+def build(config: StackConfig, stack: str) -> None:
+    name = f"{PROJECT}-{stack}"
+    aws_provider = aws.Provider(
+        f"{name}-aws",
+        region=config.region,
+        default_tags={"tags": {"project": PROJECT, "stack": stack, "managed-by": "pulumi", **config.tags}},
+    )
+    on_aws = pulumi.ResourceOptions(providers=[aws_provider])
+
+    network = Network(name, NetworkArgs(cluster_name=name, vpc=config.cluster.network.vpc), opts=on_aws)
+    cluster = Cluster(
+        name,
+        ClusterArgs(cluster_name=name, config=config.cluster, system_nodes=config.system_nodes, private_subnet_ids=network.private_subnet_ids),
+        opts=on_aws,
+    )
+    pools = [
+        GpuNodePool(
+            f"{name}-{pool.name}",
+            GpuNodePoolArgs(
+                cluster_name=name,
+                eks_cluster_name=cluster.eks.name,
+                node_role_arn=cluster.node_role.arn,
+                subnet_ids=network.private_subnet_ids,
+                pool=pool,
+                prerequisites=cluster.node_prerequisites,
+            ),
+            opts=on_aws,
+        )
+        for pool in config.gpu_pools
+    ]
+
+    k8s_provider = provider(f"{name}-k8s", cluster.eks, config.region, opts=pulumi.ResourceOptions(depends_on=[cluster.system_node_group]))
+    on_cluster = pulumi.ResourceOptions(providers=[aws_provider, k8s_provider], depends_on=[cluster.system_node_group])
+    device_plugin(f"{name}-nvidia-device-plugin", opts=on_cluster)
+    NodeAutoscaler(
+        f"{name}-cluster-autoscaler",
+        NodeAutoscalerArgs(
+            cluster_name=name,
+            region=config.region,
+            kubernetes_version=config.cluster.kubernetes_version,
+            partition=cluster.partition,
+            account_id=cluster.account_id,
+            oidc_provider=cluster.oidc_provider,
+        ),
+        opts=on_cluster,
+    )
+    default_storage_class(f"{name}-gp3", opts=on_cluster)
+
+    pulumi.export("cluster_name", cluster.eks.name)
+    pulumi.export("cluster_endpoint", cluster.eks.endpoint)
+    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig(cluster.eks, config.region)))
+    pulumi.export("oidc_provider_arn", cluster.oidc_provider.arn)
+    pulumi.export("vpc_id", network.vpc_id)
+    pulumi.export(
+        "gpu_node_groups",
+        {pool.name: {capacity: group.node_group_name for capacity, group in p.node_groups.items()} for pool, p in zip(config.gpu_pools, pools)},
+    )
+
+
+def run() -> None:
+    """Entry point under `pulumi up` / `pulumi preview`: validate first, then build."""
+    config = load()
+    build(config, pulumi.get_stack())

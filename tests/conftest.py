@@ -1,0 +1,59 @@
+"""Fixtures: plan any stack file with the real program under Pulumi mocks and hand back every
+registered resource with its resolved inputs."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.mocks import RegisteredResource
+from infra.plan import STACKS_DIR, Plan, run_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+@cache
+def _example_plan(stack: str) -> Plan:
+    return run_plan(stack)
+
+
+@pytest.fixture(params=EXAMPLE_STACKS)
+def example_plan(request) -> Plan:
+    """The plan of each stack file in stacks/ (each built once per test session)."""
+    return _example_plan(request.param)
+
+
+@pytest.fixture
+def plan_of():
+    """Plan a stack by name: an example stack, or one written with `write_stack`."""
+    return run_plan
+
+
+@pytest.fixture
+def write_stack(tmp_path):
+    """Write a variant of an example stack: write_stack("name", base="dev", edit=lambda cfg: ...)."""
+
+    def write(name: str, *, base: str = "dev", edit=lambda config: None) -> tuple[str, Path]:
+        document = yaml.safe_load((STACKS_DIR / f"Pulumi.{base}.yaml").read_text())
+        edit(document["config"])
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document))
+        return name, tmp_path
+
+    return write
+
+
+def of_type(plan: Plan, type_: str) -> list[RegisteredResource]:
+    return [r for r in plan.resources if r.type == type_]
+
+
+def one(plan: Plan, type_: str, name: str) -> RegisteredResource:
+    (match,) = [r for r in plan.resources if r.type == type_ and r.name == name]
+    return match
+
+
+def stack_config(stack: str) -> dict:
+    return yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
