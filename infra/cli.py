@@ -76,5 +76,5 @@ def main(argv: list[str]) -> int:
     except (ConfigError, StackNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print(json.dumps(plan.to_json(), indent=2) if args.json else render_text(plan))
+    print(json.dumps(plan.to_json(), indent=2, sort_keys=True) if args.json else render_text(plan))
     return EXIT_OK

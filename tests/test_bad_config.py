@@ -1,0 +1,86 @@
+"""Bad input: every file in tests/bad_stacks fails with one clear message that names the stack,
+the key path, the bad value and what is allowed, and registers no resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi.runtime
+import pytest
+
+from infra import cli
+from infra.config import ConfigError
+from infra.plan import run_plan
+
+BAD_STACKS = Path(__file__).parent / "bad_stacks"
+
+# stack -> (key path, bad value as printed, what the message must say is allowed or expected)
+EXPECTED = {
+    "unknown-instance-type": ("llm-serving:gpuPools[0].instanceTypes[1]", '"g6.megalarge"', "Allowed: g5.xlarge"),
+    "baseline-above-max": ("llm-serving:gpuPools[0].onDemand.max", "2", "must be at least the baseline"),
+    "spot-min-above-max": ("llm-serving:gpuPools[0].spot.max", "2", "must be at least min"),
+    "negative-spot-min": ("llm-serving:gpuPools[0].spot.min", "-1", "greater than or equal to 0"),
+    "zero-baseline": ("llm-serving:gpuPools[0].onDemand.baseline", "0", "greater than or equal to 1"),
+    "empty-instance-list": ("llm-serving:gpuPools[0].instanceTypes", "[]", "at least 1 item"),
+    "count-as-text": ("llm-serving:gpuPools[0].spot.max", '"three"', "valid integer"),
+    "instance-types-not-a-list": ("llm-serving:gpuPools[0].instanceTypes", '"g6.xlarge"', "valid list"),
+    "unknown-pool-key": ("llm-serving:gpuPools[0].spotMax", "3", "allowed keys here: name, instanceTypes, onDemand, spot"),
+    "unknown-top-level-key": ("llm-serving:gpuPool", "[]", "allowed keys here: region, cluster, systemNodes, gpuPools"),
+    "missing-pool-name": ("llm-serving:gpuPools[0].name", "missing required key", 'e.g. "l40s"'),
+    "missing-region": ("llm-serving:region", "missing required key", 'e.g. "us-east-1"'),
+    "unknown-ami-type": ("llm-serving:gpuPools[0].amiType", '"AL2023_x86_64_STANDARD"', "'AL2023_x86_64_NVIDIA' or 'BOTTLEROCKET_x86_64_NVIDIA'"),
+    "mixed-gpu-models": ("llm-serving:gpuPools[0].instanceTypes", '["g6.xlarge", "g5.xlarge"]', "one GPU model and count"),
+    "unquoted-kubernetes-version": ("llm-serving:cluster.kubernetesVersion", "1.3", 'e.g. "1.33"'),
+    "bad-cidr": ("llm-serving:cluster.endpoint.publicCidrs[0]", '"300.1.2.0/24"', "not an IPv4 CIDR block"),
+    "public-endpoint-open": ("llm-serving:cluster.endpoint.publicCidrs", "[]", "explicit allow-list"),
+    "zone-of-another-region": ("llm-serving:cluster.network.newVpc.zones[1]", '"eu-west-1b"', "not a zone of region us-east-1"),
+    "duplicate-pool-names": ("llm-serving:gpuPools", "[", "pool names must be unique; repeated: l4"),
+    "unknown-system-instance-type": ("llm-serving:systemNodes.instanceTypes[0]", '"m7i.gigantic"', "not an EC2 instance type"),
+    "reserved-label": ("llm-serving:gpuPools[0].labels.llm-serving/pool", '"llm-serving/pool"', "set by the kit or by EKS"),
+    "unknown-region": ("llm-serving:region", '"us-middle-1"', "Allowed: af-south-1"),
+}
+
+
+def test_every_bad_stack_file_has_an_expectation():
+    files = {p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in BAD_STACKS.glob("Pulumi.*.yaml")}
+    assert files == set(EXPECTED)
+
+
+@pytest.mark.parametrize("stack", sorted(EXPECTED))
+def test_bad_stack_fails_with_one_clear_message_and_registers_nothing(stack):
+    path, value, allowed = EXPECTED[stack]
+    with pytest.raises(ConfigError) as raised:
+        run_plan(stack, BAD_STACKS)
+    error = raised.value
+    assert len(error.problems) == 1, str(error)
+    message = str(error)
+    assert f"Stack '{stack}'" in message
+    line = message.splitlines()[1]
+    assert line.startswith(f"  - {path}: ")
+    assert value in line and allowed in line, line
+    assert pulumi.runtime.settings.get_monitor().order == []  # nothing registered, not even the provider
+
+
+@pytest.mark.parametrize("stack", ["baseline-above-max", "unknown-instance-type"])
+def test_plan_command_exits_non_zero_with_the_message(stack, capsys):
+    assert cli.main(["plan", "--stack", stack, "--stacks-dir", str(BAD_STACKS), "--json"]) == cli.EXIT_INVALID
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert EXPECTED[stack][0] in captured.err and f"Stack '{stack}'" in captured.err
+
+
+def test_every_problem_is_reported_at_once(write_stack):
+    def two_mistakes(config):
+        config["llm-serving:gpuPools"][0]["spot"]["max"] = -2
+        config["llm-serving:systemNodes"]["minNodes"] = "two"
+
+    stack, folder = write_stack("two-mistakes", edit=two_mistakes)
+    with pytest.raises(ConfigError) as raised:
+        run_plan(stack, folder)
+    assert sorted(p.path for p in raised.value.problems) == ["llm-serving:gpuPools[0].spot.max", "llm-serving:systemNodes.minNodes"]
+
+
+def test_unknown_stack_names_the_stacks_there_are(capsys):
+    assert cli.main(["plan", "--stack", "staging"]) == cli.EXIT_INVALID
+    err = capsys.readouterr().err
+    assert "no stack 'staging'" in err and "dev, prod" in err
