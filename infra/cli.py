@@ -12,6 +12,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from infra import config_reference
 from infra.config import ConfigError
 from infra.mocks import RegisteredResource
 from infra.plan import STACKS_DIR, Plan, StackNotFound, run_plan
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--stack", required=True, help="stack name: stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--json", action="store_true", help="print one JSON object instead of the readable view")
     plan.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
+    commands.add_parser("config-reference", help="print the Markdown reference of every stack config key")
     return parser
 
 
@@ -71,6 +73,9 @@ def render_text(plan: Plan) -> str:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "config-reference":
+        print(config_reference.render(), end="")
+        return EXIT_OK
     try:
         plan = run_plan(args.stack, args.stacks_dir)
     except (ConfigError, StackNotFound) as exc:
