@@ -51,6 +51,14 @@ def _suggest(value: str, choices: typing.Iterable[str]) -> str:
 # --- value validators -----------------------------------------------------------------------------
 
 
+def _at_least(value: int | None, info, lower: str, *, this: str, other: str) -> int | None:
+    """Field validator body: `this` (the value) must not be below the already-validated field `lower`."""
+    low = info.data.get(lower)
+    if value is not None and low is not None and value < low:
+        raise _error("range", "{this} ({value}) is below {other} ({low}); it must be at least {other}", this=this, value=value, other=other, low=low)
+    return value
+
+
 def _check_gpu_instance_type(value: str) -> str:
     catalog = gpu_instances()
     if value not in catalog:
@@ -225,10 +233,7 @@ class SystemNodes(_Config):
     @field_validator("max_nodes")
     @classmethod
     def _max_at_least_min(cls, value: int, info) -> int:
-        low = info.data.get("min_nodes")
-        if low is not None and value < low:
-            raise _error("range", "maxNodes ({max}) is below minNodes ({min}); it must be at least minNodes", max=value, min=low)
-        return value
+        return _at_least(value, info, "min_nodes", this="maxNodes", other="minNodes")
 
 
 class OnDemandNodes(_Config):
@@ -242,10 +247,7 @@ class OnDemandNodes(_Config):
     @field_validator("max")
     @classmethod
     def _max_at_least_baseline(cls, value: int | None, info) -> int | None:
-        baseline = info.data.get("baseline")
-        if value is not None and baseline is not None and value < baseline:
-            raise _error("range", "max ({max}) is below baseline ({baseline}); it must be at least the baseline", max=value, baseline=baseline)
-        return value
+        return _at_least(value, info, "baseline", this="max", other="baseline")
 
     @property
     def max_nodes(self) -> int:
@@ -261,10 +263,7 @@ class SpotNodes(_Config):
     @field_validator("max")
     @classmethod
     def _max_at_least_min(cls, value: int, info) -> int:
-        low = info.data.get("min")
-        if low is not None and value < low:
-            raise _error("range", "max ({max}) is below min ({min}); it must be at least min", max=value, min=low)
-        return value
+        return _at_least(value, info, "min", this="max", other="min")
 
 
 class GpuPool(_Config):

@@ -17,7 +17,7 @@ BAD_STACKS = Path(__file__).parent / "bad_stacks"
 # stack -> (key path, bad value as printed, what the message must say is allowed or expected)
 EXPECTED = {
     "unknown-instance-type": ("llm-serving:gpuPools[0].instanceTypes[1]", '"g6.megalarge"', "Allowed: g5.xlarge"),
-    "baseline-above-max": ("llm-serving:gpuPools[0].onDemand.max", "2", "must be at least the baseline"),
+    "baseline-above-max": ("llm-serving:gpuPools[0].onDemand.max", "2", "must be at least baseline"),
     "spot-min-above-max": ("llm-serving:gpuPools[0].spot.max", "2", "must be at least min"),
     "negative-spot-min": ("llm-serving:gpuPools[0].spot.min", "-1", "greater than or equal to 0"),
     "zero-baseline": ("llm-serving:gpuPools[0].onDemand.baseline", "0", "greater than or equal to 1"),
