@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--stack", required=True, help="stack name: stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--json", action="store_true", help="print one JSON object instead of the readable view")
     plan.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
-    commands.add_parser("config-reference", help="print the Markdown reference of every stack config key")
+    reference = commands.add_parser("config-reference", help="print the Markdown reference of every stack config key")
+    reference.add_argument("--write", type=Path, metavar="README", help="replace the reference block in this Markdown file instead")
     return parser
 
 
@@ -49,14 +50,38 @@ def render_tree(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
 def render_gpu_pools(plan: Plan) -> str:
     rows = [("node group", "capacity", "instance types", "min", "max")]
     for r in sorted(plan.resources, key=lambda r: r.name):
         if r.type == "aws:eks/nodeGroup:NodeGroup":
             scaling = r.inputs["scalingConfig"]
             rows.append((r.inputs["nodeGroupName"], r.inputs["capacityType"], ", ".join(r.inputs["instanceTypes"]), str(scaling["minSize"]), str(scaling["maxSize"])))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return table(rows)
+
+
+def render_models(plan: Plan) -> str:
+    rows = [("model", "weights", "pool", "GPUs/replica", "quantization", "on-demand", "spot", "LoRA adapters")]
+    for r in sorted(plan.resources, key=lambda r: r.name):
+        if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"].endswith("charts/vllm"):
+            v = r.inputs["values"]
+            rows.append(
+                (
+                    v["model"]["servedModelName"],
+                    f"{v['model']['id']}@{v['model']['revision']}",
+                    v["placement"]["pool"],
+                    str(v["engine"]["tensorParallelSize"]),
+                    v["engine"]["quantization"] or "from checkpoint",
+                    str(v["placement"]["onDemandReplicas"]),
+                    str(v["placement"]["spotReplicas"]),
+                    ", ".join(a["name"] for a in v["lora"]["adapters"]) or "-",
+                )
+            )
+    return table(rows) if len(rows) > 1 else "(no models)"
 
 
 def render_text(plan: Plan) -> str:
@@ -66,6 +91,8 @@ def render_text(plan: Plan) -> str:
         [
             f"Stack '{plan.stack}': configuration valid; {sum(counts.values())} resources ({summary})",
             "Node groups\n" + render_gpu_pools(plan),
+            "Models (vLLM)\n" + render_models(plan),
+            *(["Warnings\n" + "\n".join(f"  ! {w}" for w in plan.warnings)] if plan.warnings else []),
             "Resources by component\n" + render_tree(plan),
         ]
     )
@@ -74,7 +101,10 @@ def render_text(plan: Plan) -> str:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.command == "config-reference":
-        print(config_reference.render(), end="")
+        if args.write:
+            config_reference.write_into(args.write)
+        else:
+            print(config_reference.render(), end="")
         return EXIT_OK
     try:
         plan = run_plan(args.stack, args.stacks_dir)

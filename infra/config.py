@@ -304,6 +304,95 @@ class GpuPool(_Config):
         return gpu_instances()[self.instance_types[0]]
 
 
+QUANTIZATIONS = ("awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors")
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM 0.33 MaxLoRARanks (vllm/config/lora.py)
+# Flags the kit sets from typed keys; `extraArgs` may not set them a second time.
+MANAGED_VLLM_FLAGS = (
+    "--model", "--revision", "--served-model-name", "--tensor-parallel-size", "--quantization", "--max-model-len",
+    "--max-num-seqs", "--gpu-memory-utilization", "--enable-prefix-caching", "--no-enable-prefix-caching",
+    "--enable-lora", "--max-loras", "--max-lora-rank", "--max-cpu-loras", "--lora-modules", "--api-key",
+    "--download-dir", "--port", "--host",
+)
+_S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>[^\s]+?)/?$")
+_HF_REPO = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def _check_adapter_source(value: str) -> str:
+    if not (_S3_URI.match(value) or _HF_REPO.match(value)):
+        raise _error("adapter_source", "not an adapter source: give s3://bucket/prefix or a Hugging Face repo id like org/adapter-name")
+    return value
+
+
+def _check_extra_arg(value: str) -> str:
+    flag = value.split("=", 1)[0]
+    if flag in MANAGED_VLLM_FLAGS:
+        raise _error("managed_flag", "{flag} is set by the kit from its own key; set that key instead", flag=flag)
+    return value
+
+
+class LoraAdapter(_Config):
+    """A LoRA adapter served next to its base model (vLLM multi-LoRA)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="Model name clients request for this adapter.", examples=["support-tone"])
+    source: Annotated[str, AfterValidator(_check_adapter_source)] = Field(
+        description="Where the adapter lives: s3://bucket/prefix (read through IRSA) or a Hugging Face repo id.",
+        examples=["s3://acme-ml-adapters/llama-70b/support-tone"],
+    )
+    revision: str = Field("main", description="Hugging Face revision (commit, branch or tag); ignored for S3.", examples=["main"])
+    rank: Literal[1, 8, 16, 32, 64, 128, 256, 320, 512] = Field(description="The adapter's LoRA rank.", examples=[16])
+
+    @property
+    def s3(self) -> tuple[str, str] | None:
+        """(bucket, prefix) for an S3 source."""
+        match = _S3_URI.match(self.source)
+        return (match["bucket"], match["prefix"]) if match else None
+
+
+class ModelReplicas(_Config):
+    """How many copies of the model serve, and on which capacity."""
+
+    baseline: int = Field(ge=1, description="Replicas pinned to on-demand nodes: the capacity a spot reclaim cannot take.", examples=[1])
+    spot: int = Field(0, ge=0, description="Burst replicas on spot nodes.", examples=[2])
+
+
+class ModelDeployment(_Config):
+    """One vLLM deployment of a model (a Helm release of charts/vllm)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", description="Release and served model name (DNS label, up to 32 chars).", examples=["llama-70b"])
+    hugging_face_id: str = Field(pattern=_HF_REPO.pattern, description="Hugging Face model repo id.", examples=["hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"])
+    revision: str = Field(
+        pattern=r"^[\w./-]{1,100}$", description="Model revision: pin a commit hash in production so every pod loads the same weights.", examples=["main"]
+    )
+    pool: str = Field(description="Name of the GPU pool the model runs on.", examples=["l40s"])
+    quantization: Literal["awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors"] | None = Field(
+        None, description="vLLM --quantization; null lets vLLM read it from the checkpoint (prefer awq_marlin over awq: faster kernels).", examples=["awq_marlin"]
+    )
+    tensor_parallel_size: int = Field(1, ge=1, le=8, description="GPUs per replica (vLLM --tensor-parallel-size); at most the GPUs of one node.", examples=[4])
+    max_model_len: int = Field(8192, ge=128, description="Longest context (prompt + output) in tokens (vLLM --max-model-len).", examples=[16384])
+    max_num_seqs: int = Field(128, ge=1, description="Sequences batched at once (vLLM --max-num-seqs).", examples=[256])
+    gpu_memory_utilization: float = Field(0.9, gt=0.1, le=0.98, description="Share of GPU memory vLLM may use (vLLM --gpu-memory-utilization).", examples=[0.92])
+    prefix_caching: bool = Field(True, description="Automatic prefix caching (vLLM --enable-prefix-caching / --no-enable-prefix-caching).", examples=[True])
+    replicas: ModelReplicas = Field(description="On-demand baseline and spot burst replicas.", examples=[{"baseline": 1, "spot": 2}])
+    lora_adapters: list[LoraAdapter] = Field([], description="LoRA adapters to serve with this model.", examples=[[{"name": "support-tone", "source": "s3://acme-ml-adapters/support-tone", "rank": 16}]])
+    max_loras: int | None = Field(None, ge=1, description="Adapters batched at once (vLLM --max-loras); default: all of them.", examples=[2])
+    extra_args: list[Annotated[str, AfterValidator(_check_extra_arg)]] = Field(
+        [], description="More vLLM flags, verbatim (not the ones the keys above set).", examples=[["--enable-chunked-prefill"]]
+    )
+    startup_minutes: int = Field(20, ge=1, le=120, description="How long a replica may take to download and load weights before it is restarted.", examples=[30])
+
+    @field_validator("lora_adapters")
+    @classmethod
+    def _unique_adapter_names(cls, value: list[LoraAdapter]) -> list[LoraAdapter]:
+        names = [a.name for a in value]
+        if len(set(names)) != len(names):
+            raise _error("duplicates", "adapter names must be unique")
+        return value
+
+    @property
+    def lora_max_rank(self) -> int:
+        return max((a.rank for a in self.lora_adapters), default=16)
+
+
 class StackConfig(_Config):
     """Everything a stack file may say, under the `llm-serving:` namespace."""
 
@@ -311,6 +400,7 @@ class StackConfig(_Config):
     cluster: ClusterConfig = Field(description="The EKS cluster.", examples=[{"kubernetesVersion": "1.33", "endpoint": {"public": True, "publicCidrs": ["203.0.113.0/24"]}}])
     system_nodes: SystemNodes = Field(SystemNodes(), description="CPU nodes for cluster services.", examples=[{"instanceTypes": ["m7i.large"], "minNodes": 2, "maxNodes": 4}])
     gpu_pools: list[GpuPool] = Field(min_length=1, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
+    models: list[ModelDeployment] = Field([], description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
     tags: dict[str, str] = Field({}, description="Extra AWS tags on every resource.", examples=[{"cost-center": "ml-platform"}])
 
     @field_validator("gpu_pools")
@@ -321,6 +411,18 @@ class StackConfig(_Config):
         if duplicates:
             raise _error("duplicates", "pool names must be unique; repeated: {names}", names=", ".join(duplicates))
         return value
+
+    @field_validator("models")
+    @classmethod
+    def _unique_model_names(cls, value: list[ModelDeployment]) -> list[ModelDeployment]:
+        names = [m.name for m in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise _error("duplicates", "model names must be unique; repeated: {names}", names=", ".join(duplicates))
+        return value
+
+    def pool(self, name: str) -> GpuPool:
+        return next(p for p in self.gpu_pools if p.name == name)
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -420,19 +522,81 @@ def _cross_checks(config: StackConfig) -> list[Problem]:
         problems.append(
             Problem(("cluster", "endpoint", "publicCidrs"), "a public endpoint needs an explicit allow-list, e.g. [\"203.0.113.0/24\"] (or set public: false)", [])
         )
+    pools = {p.name: p for p in config.gpu_pools}
+    for i, model in enumerate(config.models):
+        pool = pools.get(model.pool)
+        if pool is None:
+            problems.append(Problem(("models", i, "pool"), f"no such GPU pool; pools: {', '.join(pools)}", model.pool))
+            continue
+        gpus = pool.gpu.gpus
+        if model.tensor_parallel_size > gpus:
+            problems.append(
+                Problem(
+                    ("models", i, "tensorParallelSize"),
+                    f"a replica must fit on one node, and pool {pool.name} has {gpus} GPU(s) per node ({pool.instance_types[0]}); use at most {gpus} or a pool with bigger nodes",
+                    model.tensor_parallel_size,
+                )
+            )
+        if model.max_loras is not None and model.max_loras > max(len(model.lora_adapters), 1):
+            problems.append(Problem(("models", i, "maxLoras"), f"more than the {len(model.lora_adapters)} adapter(s) listed", model.max_loras))
     return problems
+
+
+# --- advice: valid, but worth a second look ----------------------------------------------------------
+
+
+def advisories(config: StackConfig) -> list[str]:
+    """Warnings the plan prints for a valid stack."""
+    notes = []
+    for i, model in enumerate(config.models):
+        where = f"{PROJECT}:models[{i}]"
+        if not re.fullmatch(r"[0-9a-f]{40}", model.revision):
+            notes.append(f"{where}.revision is {model.revision!r}: pin a commit hash so every replica loads the same weights")
+        if model.quantization == "awq":
+            notes.append(f"{where}.quantization is 'awq', which selects vLLM's slow AWQ kernel; 'awq_marlin' (or null) uses the fast one")
+    return notes
 
 
 # --- loading --------------------------------------------------------------------------------------
 
+# Keys that hold credentials. They never enter StackConfig: they are read as Pulumi secrets and
+# only ever travel as secret Outputs into Kubernetes Secrets.
+SECRET_KEYS = {
+    "huggingFaceToken": "Hugging Face token for gated or private models (HF_TOKEN in the vLLM pods)",
+    "apiKey": "API key clients must send to vLLM (VLLM_API_KEY in the vLLM pods)",
+}
 
-def parse(stack: str, raw: dict[str, Any]) -> StackConfig:
-    """Validate the `llm-serving:` keys of a stack (namespace stripped) into a StackConfig."""
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials from stack config, as secret Outputs (None when the stack does not set them)."""
+
+    hugging_face_token: pulumi.Output[str] | None = None
+    api_key: pulumi.Output[str] | None = None
+
+
+def _secret_problems() -> list[Problem]:
+    problems = []
+    for key in SECRET_KEYS:
+        full = f"{PROJECT}:{key}"
+        if pulumi.Config(PROJECT).get(key) is not None and not pulumi_runtime_config.is_config_secret(full):
+            problems.append(Problem((key,), f"stored in plain text; set it with: pulumi config set --secret {full} <value>", "[plain text, not shown]"))
+    return problems
+
+
+def load_secrets() -> Secrets:
+    config = pulumi.Config(PROJECT)
+    return Secrets(hugging_face_token=config.get_secret("huggingFaceToken"), api_key=config.get_secret("apiKey"))
+
+
+def parse(stack: str, raw: dict[str, Any], secret_problems: list[Problem] | None = None) -> StackConfig:
+    """Validate the `llm-serving:` keys of a stack (namespace stripped, secrets left out) into a StackConfig."""
+    problems = list(secret_problems or [])
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(stack, [_problem(e) for e in exc.errors()]) from None
-    problems = _cross_checks(config)
+        raise ConfigError(stack, problems + [_problem(e) for e in exc.errors()]) from None
+    problems += _cross_checks(config)
     if problems:
         raise ConfigError(stack, problems)
     return config
@@ -452,9 +616,10 @@ def raw_from_pulumi() -> dict[str, Any]:
     prefix = f"{PROJECT}:"
     keys = set(pulumi_runtime_config.get_config_env()) | set(pulumi_runtime_config.CONFIG.get())
     config = pulumi.Config(PROJECT)
-    return {key[len(prefix) :]: _decode(config.get(key[len(prefix) :])) for key in sorted(keys) if key.startswith(prefix)}
+    names = [key[len(prefix) :] for key in sorted(keys) if key.startswith(prefix)]
+    return {name: _decode(config.get(name)) for name in names if name not in SECRET_KEYS}
 
 
 def load() -> StackConfig:
     """The current stack's validated configuration."""
-    return parse(pulumi.get_stack(), raw_from_pulumi())
+    return parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems())

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
 import jinja2
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from infra import PROJECT
-from infra.config import StackConfig
+from infra.config import SECRET_KEYS, StackConfig
 
 _TEMPLATE = jinja2.Template(
     """| key | type | default | description | example |
@@ -78,5 +79,23 @@ def rows(model: type[BaseModel] = StackConfig, prefix: str = f"{PROJECT}:") -> l
     return result
 
 
+def secret_rows() -> list[Row]:
+    return [
+        Row(f"{PROJECT}:{key}", "secret string", "unset", f"{description}. Only as a Pulumi secret: plain text is refused.", f"pulumi config set --secret {PROJECT}:{key} ...")
+        for key, description in SECRET_KEYS.items()
+    ]
+
+
 def render() -> str:
-    return _TEMPLATE.render(rows=rows()).strip() + "\n"
+    return _TEMPLATE.render(rows=rows() + secret_rows()).strip() + "\n"
+
+
+START, END = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
+
+
+def write_into(readme: Path) -> None:
+    """Replace the block between the config-reference markers of a Markdown file."""
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + START + render() + END + tail)

@@ -16,8 +16,9 @@ import pulumi
 import pulumi.runtime
 import yaml
 
-from infra import PROJECT
+from infra import PROJECT, helm
 from infra.program import run
+from infra.config import advisories, load
 from infra.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,14 +53,28 @@ def read_stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     return values, secret_keys
 
 
+def render_local_charts(resources: list[RegisteredResource]) -> dict[str, list[dict[str, Any]]]:
+    """`helm template` of every release of our own charts, with the values the program registered."""
+    manifests = {}
+    for resource in resources:
+        if resource.type == "kubernetes:helm.sh/v4:Chart" and helm.is_local_chart(resource.inputs["chart"]):
+            inputs = unwrap_secrets(resource.inputs, mask=False)
+            manifests[inputs["name"]] = helm.template(inputs["chart"], inputs["name"], inputs["namespace"], inputs["values"])
+    return manifests
+
+
 @dataclass
 class Plan:
     stack: str
     resources: list[RegisteredResource]
+    manifests: dict[str, list[dict[str, Any]]]
+    warnings: list[str]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
+            "warnings": self.warnings,
+            "manifests": unwrap_secrets(self.manifests, mask=True),
             "resources": [
                 {
                     "urn": r.urn,
@@ -85,4 +100,5 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
     pulumi.runtime.set_all_config(values, secret_keys)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.test(run)()
-    return Plan(stack=stack, resources=monitor.registered())
+    resources = monitor.registered()
+    return Plan(stack=stack, resources=resources, manifests=render_local_charts(resources), warnings=advisories(load()))

@@ -13,16 +13,17 @@ import pulumi_aws as aws
 
 from infra import PROJECT
 from infra.cluster import Cluster, ClusterArgs
-from infra.config import StackConfig, load
+from infra.config import Secrets, StackConfig, load, load_secrets
 from infra.gpu_device_plugin import device_plugin
 from infra.gpu_pools import GpuNodePool, GpuNodePoolArgs
 from infra.kube import kubeconfig, provider
 from infra.network import Network, NetworkArgs
 from infra.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from infra.serving import Serving, ServingArgs
 from infra.storage import default_storage_class
 
 
-def build(config: StackConfig, stack: str) -> None:
+def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None:
     name = f"{PROJECT}-{stack}"
     aws_provider = aws.Provider(
         f"{name}-aws",
@@ -69,6 +70,12 @@ def build(config: StackConfig, stack: str) -> None:
         opts=on_cluster,
     )
     default_storage_class(f"{name}-gp3", opts=on_cluster)
+    if config.models:
+        Serving(
+            f"{name}-serving",
+            ServingArgs(models=config.models, secrets=secrets, partition=cluster.partition, oidc_provider=cluster.oidc_provider),
+            opts=on_cluster,
+        )
 
     pulumi.export("cluster_name", cluster.eks.name)
     pulumi.export("cluster_endpoint", cluster.eks.endpoint)
@@ -84,4 +91,4 @@ def build(config: StackConfig, stack: str) -> None:
 def run() -> None:
     """Entry point under `pulumi up` / `pulumi preview`: validate first, then build."""
     config = load()
-    build(config, pulumi.get_stack())
+    build(config, pulumi.get_stack(), load_secrets())

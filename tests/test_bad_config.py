@@ -38,6 +38,14 @@ EXPECTED = {
     "unknown-system-instance-type": ("llm-serving:systemNodes.instanceTypes[0]", '"m7i.gigantic"', "not an EC2 instance type"),
     "reserved-label": ("llm-serving:gpuPools[0].labels.llm-serving/pool", '"llm-serving/pool"', "set by the kit or by EKS"),
     "unknown-region": ("llm-serving:region", '"us-middle-1"', "Allowed: af-south-1"),
+    "model-on-unknown-pool": ("llm-serving:models[0].pool", '"h100"', "no such GPU pool; pools: l4"),
+    "tensor-parallel-beyond-node": ("llm-serving:models[0].tensorParallelSize", "4", "pool l4 has 1 GPU(s) per node (g6.xlarge); use at most 1"),
+    "unknown-quantization": ("llm-serving:models[0].quantization", '"int3"', "'awq', 'awq_marlin', 'gptq', 'gptq_marlin', 'fp8' or 'compressed-tensors'"),
+    "managed-flag-in-extra-args": ("llm-serving:models[0].extraArgs[0]", '"--max-num-seqs=512"', "--max-num-seqs is set by the kit"),
+    "lora-without-source": ("llm-serving:models[0].loraAdapters[0].source", "missing required key", "s3://bucket/prefix (read through IRSA) or a Hugging Face repo id"),
+    "lora-bad-rank": ("llm-serving:models[0].loraAdapters[0].rank", "12", "Input should be 1, 8, 16, 32, 64, 128, 256, 320 or 512"),
+    "memory-utilization-above-limit": ("llm-serving:models[0].gpuMemoryUtilization", "1.2", "less than or equal to 0.98"),
+    "plaintext-api-key": ("llm-serving:apiKey", "[plain text, not shown]", "pulumi config set --secret llm-serving:apiKey"),
 }
 
 
@@ -58,6 +66,7 @@ def test_bad_stack_fails_with_one_clear_message_and_registers_nothing(stack):
     line = message.splitlines()[1]
     assert line.startswith(f"  - {path}: ")
     assert value in line and allowed in line, line
+    assert "sk-plain-text" not in message  # a credential in the wrong place is still never echoed
     assert pulumi.runtime.settings.get_monitor().order == []  # nothing registered, not even the provider
 
 

@@ -12,11 +12,11 @@ def test_readme_config_reference_matches_the_models():
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- config-reference:start -->\n(.*)<!-- config-reference:end -->", readme, re.S)
     assert block, "README.md lacks the config-reference markers"
-    assert block.group(1) == config_reference.render(), "regenerate with: .venv/bin/python -m infra config-reference"
+    assert block.group(1) == config_reference.render(), "regenerate with: .venv/bin/python -m infra config-reference --write README.md"
 
 
 def test_every_config_key_has_a_description_and_an_example():
-    for row in config_reference.rows():
+    for row in config_reference.rows() + config_reference.secret_rows():
         assert row.description and row.example, row.path
 
 

@@ -1,0 +1,64 @@
+{{/* Names and labels, defined once. */}}
+
+{{- define "vllm.fullname" -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "vllm.selectorLabels" -}}
+app.kubernetes.io/name: vllm
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "vllm.labels" -}}
+{{ include "vllm.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: model-server
+app.kubernetes.io/part-of: llm-serving
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+llm-serving/model: {{ .Values.model.servedModelName }}
+{{- end -}}
+
+{{/* The vLLM server's arguments, built from values (one flag per list item). */}}
+{{- define "vllm.args" -}}
+- --model={{ .Values.model.id }}
+- --revision={{ .Values.model.revision }}
+- --served-model-name={{ .Values.model.servedModelName }}
+- --tensor-parallel-size={{ .Values.engine.tensorParallelSize }}
+{{- with .Values.engine.quantization }}
+- --quantization={{ . }}
+{{- end }}
+- --max-model-len={{ .Values.engine.maxModelLen }}
+- --max-num-seqs={{ .Values.engine.maxNumSeqs }}
+- --gpu-memory-utilization={{ .Values.engine.gpuMemoryUtilization }}
+- {{ ternary "--enable-prefix-caching" "--no-enable-prefix-caching" .Values.engine.prefixCaching }}
+- --download-dir=/models
+- --port={{ .Values.service.port }}
+{{- with .Values.lora.adapters }}
+- --enable-lora
+- --max-loras={{ $.Values.lora.maxLoras }}
+- --max-cpu-loras={{ len . }}
+- --max-lora-rank={{ $.Values.lora.maxLoraRank }}
+- --lora-modules
+{{- range . }}
+- {{ .name }}=/adapters/{{ .name }}
+{{- end }}
+{{- end }}
+{{- range .Values.engine.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* GPUs, CPU and memory of one replica: GPUs equal the tensor-parallel size. */}}
+{{- define "vllm.resources" -}}
+{{- $gpus := int .Values.engine.tensorParallelSize -}}
+{{- $memory := mul $gpus (trimSuffix "Gi" .Values.resources.memoryPerGpu | int) -}}
+{{- $shm := mul $gpus (trimSuffix "Gi" .Values.resources.shmPerGpu | int) -}}
+requests:
+  nvidia.com/gpu: {{ $gpus }}
+  cpu: {{ mul $gpus (.Values.resources.cpuPerGpu | int) | quote }}
+  memory: {{ printf "%dGi" $memory }}
+limits:
+  nvidia.com/gpu: {{ $gpus }}
+  memory: {{ printf "%dGi" (add $memory $shm) }}
+{{- end -}}
