@@ -12,7 +12,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from infra import config_reference
+from infra import config_reference, report
 from infra.config import ConfigError
 from infra.mocks import RegisteredResource
 from infra.plan import STACKS_DIR, Plan, StackNotFound, run_plan
@@ -92,6 +92,8 @@ def render_text(plan: Plan) -> str:
             f"Stack '{plan.stack}': configuration valid; {sum(counts.values())} resources ({summary})",
             "Node groups\n" + render_gpu_pools(plan),
             "Models (vLLM)\n" + render_models(plan),
+            "Sizing\n" + report.sizing_table(plan.sizing).rstrip(),
+            "Cost\n" + report.cost_report(plan.cost).rstrip(),
             *(["Warnings\n" + "\n".join(f"  ! {w}" for w in plan.warnings)] if plan.warnings else []),
             "Resources by component\n" + render_tree(plan),
         ]

@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from infra import PROJECT
 from infra.aws_api import ec2_instance_types
-from infra.catalog import gpu_instances, helm_charts
+from infra.catalog import GpuInstance, api_prices, gpu_instances, helm_charts, model_architectures, with_overrides
 
 # Label keys this kit puts on GPU nodes; stack config may not override them.
 POOL_LABEL = "llm-serving/pool"
@@ -311,7 +311,7 @@ MANAGED_VLLM_FLAGS = (
     "--model", "--revision", "--served-model-name", "--tensor-parallel-size", "--quantization", "--max-model-len",
     "--max-num-seqs", "--gpu-memory-utilization", "--enable-prefix-caching", "--no-enable-prefix-caching",
     "--enable-lora", "--max-loras", "--max-lora-rank", "--max-cpu-loras", "--lora-modules", "--api-key",
-    "--download-dir", "--port", "--host",
+    "--download-dir", "--port", "--host", "--kv-cache-dtype",
 )
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>[^\s]+?)/?$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
@@ -348,6 +348,22 @@ class LoraAdapter(_Config):
         return (match["bucket"], match["prefix"]) if match else None
 
 
+class ModelShape(_Config):
+    """The architecture of a model outside the catalog, from its config.json."""
+
+    params: int = Field(gt=0, description="Total parameters.", examples=[8030261248])
+    active_params: int | None = Field(None, gt=0, description="Parameters used per token (MoE); default: params.", examples=[12900000000])
+    layers: int = Field(gt=0, description="num_hidden_layers.", examples=[32])
+    hidden_size: int = Field(gt=0, description="hidden_size.", examples=[4096])
+    attention_heads: int = Field(gt=0, description="num_attention_heads.", examples=[32])
+    kv_heads: int = Field(gt=0, description="num_key_value_heads.", examples=[8])
+    head_dim: int = Field(gt=0, description="head_dim (hidden_size / num_attention_heads when absent).", examples=[128])
+    intermediate_size: int = Field(gt=0, description="intermediate_size.", examples=[14336])
+    vocab_size: int = Field(gt=0, description="vocab_size.", examples=[128256])
+    tied_embeddings: bool = Field(False, description="tie_word_embeddings.", examples=[False])
+    max_context: int = Field(gt=0, description="max_position_embeddings.", examples=[131072])
+
+
 class ModelReplicas(_Config):
     """How many copies of the model serve, and on which capacity."""
 
@@ -379,6 +395,14 @@ class ModelDeployment(_Config):
         [], description="More vLLM flags, verbatim (not the ones the keys above set).", examples=[["--enable-chunked-prefill"]]
     )
     startup_minutes: int = Field(20, ge=1, le=120, description="How long a replica may take to download and load weights before it is restarted.", examples=[30])
+    kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="vLLM --kv-cache-dtype: fp8 halves KV memory per token.", examples=["fp8"])
+    architecture: str | None = Field(None, description="Catalog architecture to size with, when the checkpoint is not in the catalog (infra/catalog/models.yaml).", examples=["llama-3.1-70b"])
+    shape: ModelShape | None = Field(None, description="Architecture of a model outside the catalog.", examples=[{"params": 8030261248, "layers": 32, "hiddenSize": 4096, "attentionHeads": 32, "kvHeads": 8, "headDim": 128, "intermediateSize": 14336, "vocabSize": 128256, "maxContext": 131072}])
+    weight_bits: Literal[4, 8, 16] | None = Field(None, description="Stored weight precision, when neither quantization nor the catalog says it.", examples=[4])
+    runtime_overhead_gib: float = Field(2.0, ge=0, description="GPU memory per GPU that is neither weights nor KV cache (CUDA context, activations, CUDA graphs).", examples=[2.0])
+    measured_output_tokens_per_second: float | None = Field(
+        None, gt=0, description="Output tokens/s one replica sustained in your own benchmark; replaces the roofline estimate in cost figures.", examples=[1850.0]
+    )
 
     @field_validator("lora_adapters")
     @classmethod
@@ -393,6 +417,46 @@ class ModelDeployment(_Config):
         return max((a.rank for a in self.lora_adapters), default=16)
 
 
+class InstancePrice(_Config):
+    """Prices of one GPU instance type, replacing the catalog's."""
+
+    on_demand_usd_hour: float | None = Field(None, gt=0, description="On-demand USD per hour.", examples=[10.493])
+    spot_discount: float | None = Field(None, ge=0, lt=1, description="Spot discount as a fraction of on-demand.", examples=[0.6])
+
+
+class HostedApiPrice(_Config):
+    """A hosted API's price in USD per million tokens."""
+
+    input: float = Field(ge=0, description="USD per million input tokens.", examples=[3.0])
+    output: float = Field(ge=0, description="USD per million output tokens.", examples=[15.0])
+
+
+class CatalogOverrides(_Config):
+    """Numbers that replace the catalog's for this stack (prices change; yours may be negotiated)."""
+
+    instances: dict[GpuInstanceType, InstancePrice] = Field({}, description="Per GPU instance type.", examples=[{"g6e.12xlarge": {"onDemandUsdHour": 9.8, "spotDiscount": 0.6}}])
+    api_prices: dict[str, HostedApiPrice] = Field({}, description="Hosted APIs to compare with, added to or replacing the catalog's.", examples=[{"my-provider-70b": {"input": 0.6, "output": 0.6}}])
+
+
+class RequestShape(_Config):
+    """The average request, for throughput and cost per token."""
+
+    prompt_tokens: int = Field(512, ge=1, description="Average prompt tokens per request.", examples=[512])
+    output_tokens: int = Field(256, ge=1, description="Average generated tokens per request.", examples=[256])
+
+
+class Economics(_Config):
+    """The traffic you expect and the hosted API to compare with."""
+
+    compare_with: str | None = Field(None, description="Hosted API to compare with (infra/catalog/api_prices.yaml or catalog.apiPrices).", examples=["llama-3.1-70b-managed"])
+    monthly_tokens: int | None = Field(None, ge=0, description="Expected tokens per month (prompt + output). Sets the expected utilization.", examples=[5_000_000_000])
+    average_utilization: float | None = Field(None, gt=0, le=1, description="Expected average utilization of the baseline, if you think in utilization instead of tokens.", examples=[0.35])
+    ops_overhead: float = Field(0.30, ge=0, le=5, description="Operations overhead on top of the cloud bill (people, tooling), as a fraction.", examples=[0.3])
+    workload: RequestShape = Field(
+        RequestShape(), description="The average request; its prompt/output split also weights the API's input and output prices.", examples=[{"promptTokens": 512, "outputTokens": 256}]
+    )
+
+
 class StackConfig(_Config):
     """Everything a stack file may say, under the `llm-serving:` namespace."""
 
@@ -401,6 +465,8 @@ class StackConfig(_Config):
     system_nodes: SystemNodes = Field(SystemNodes(), description="CPU nodes for cluster services.", examples=[{"instanceTypes": ["m7i.large"], "minNodes": 2, "maxNodes": 4}])
     gpu_pools: list[GpuPool] = Field(min_length=1, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
     models: list[ModelDeployment] = Field([], description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
+    economics: Economics = Field(Economics(), description="Traffic expectation and the API to compare with.", examples=[{"compareWith": "llama-3.1-70b-managed", "monthlyTokens": 5_000_000_000}])
+    catalog: CatalogOverrides = Field(CatalogOverrides(), description="Overrides of catalog numbers.", examples=[{"instances": {"g6e.12xlarge": {"onDemandUsdHour": 9.8}}}])
     tags: dict[str, str] = Field({}, description="Extra AWS tags on every resource.", examples=[{"cost-center": "ml-platform"}])
 
     @field_validator("gpu_pools")
@@ -423,6 +489,14 @@ class StackConfig(_Config):
 
     def pool(self, name: str) -> GpuPool:
         return next(p for p in self.gpu_pools if p.name == name)
+
+    def instance(self, instance_type: str) -> GpuInstance:
+        """A GPU instance type's catalog entry with this stack's price overrides."""
+        override = self.catalog.instances.get(instance_type, InstancePrice())
+        return with_overrides(gpu_instances()[instance_type], override.on_demand_usd_hour, override.spot_discount)
+
+    def api_prices(self) -> dict[str, Any]:
+        return {**api_prices(), **{name: price for name, price in self.catalog.api_prices.items()}}
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -539,7 +613,27 @@ def _cross_checks(config: StackConfig) -> list[Problem]:
             )
         if model.max_loras is not None and model.max_loras > max(len(model.lora_adapters), 1):
             problems.append(Problem(("models", i, "maxLoras"), f"more than the {len(model.lora_adapters)} adapter(s) listed", model.max_loras))
-    return problems
+        if model.architecture is not None and model.architecture not in model_architectures():
+            problems.append(Problem(("models", i, "architecture"), f"not in the catalog; known: {', '.join(model_architectures())} (or give models[{i}].shape)", model.architecture))
+    economics = config.economics
+    if economics.compare_with is not None and economics.compare_with not in config.api_prices():
+        problems.append(Problem(("economics", "compareWith"), f"no such API in the catalog or catalog.apiPrices; known: {', '.join(config.api_prices())}", economics.compare_with))
+    if economics.monthly_tokens is not None and economics.average_utilization is not None:
+        problems.append(Problem(("economics",), "give monthlyTokens or averageUtilization, not both", "both"))
+    for pool_index, pool in enumerate(config.gpu_pools):
+        if config.instance(pool.instance_types[0]).on_demand_usd_hour is None:
+            problems.append(
+                Problem(
+                    ("gpuPools", pool_index, "instanceTypes", 0),
+                    f"the catalog has no price for {pool.instance_types[0]}; set {PROJECT}:catalog.instances.{pool.instance_types[0]}.onDemandUsdHour",
+                    pool.instance_types[0],
+                )
+            )
+    if problems:
+        return problems
+    from infra import sizing  # imported here: sizing reads these config models, so it cannot load before them
+
+    return [Problem(loc, message, value) for loc, message, value in sizing.stack_problems(config)]
 
 
 # --- advice: valid, but worth a second look ----------------------------------------------------------

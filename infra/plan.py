@@ -18,7 +18,9 @@ import yaml
 
 from infra import PROJECT, helm
 from infra.program import run
+from infra.sizing import ModelSizing, kv_warnings, size_model
 from infra.config import advisories, load
+from infra.economics import stack_cost
 from infra.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,12 +70,16 @@ class Plan:
     stack: str
     resources: list[RegisteredResource]
     manifests: dict[str, list[dict[str, Any]]]
+    sizing: list[ModelSizing]
+    cost: dict[str, Any]
     warnings: list[str]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
             "warnings": self.warnings,
+            "sizing": [s.to_json() for s in self.sizing],
+            "cost": self.cost,
             "manifests": unwrap_secrets(self.manifests, mask=True),
             "resources": [
                 {
@@ -101,4 +107,13 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.test(run)()
     resources = monitor.registered()
-    return Plan(stack=stack, resources=resources, manifests=render_local_charts(resources), warnings=advisories(load()))
+    config = load()  # already validated by the program run above
+    sizing = [size_model(config, model) for model in config.models]
+    return Plan(
+        stack=stack,
+        resources=resources,
+        manifests=render_local_charts(resources),
+        sizing=sizing,
+        cost=stack_cost(config, sizing),
+        warnings=advisories(config) + kv_warnings(sizing),
+    )

@@ -47,6 +47,7 @@ def vllm_values(model: ModelDeployment, *, secrets: Secrets, adapter_role_arn: p
             "maxNumSeqs": model.max_num_seqs,
             "gpuMemoryUtilization": model.gpu_memory_utilization,
             "prefixCaching": model.prefix_caching,
+            "kvCacheDtype": model.kv_cache_dtype,
             "extraArgs": list(model.extra_args),
         },
         "lora": {

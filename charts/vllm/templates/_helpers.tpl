@@ -32,6 +32,7 @@ llm-serving/model: {{ .Values.model.servedModelName }}
 - --max-num-seqs={{ .Values.engine.maxNumSeqs }}
 - --gpu-memory-utilization={{ .Values.engine.gpuMemoryUtilization }}
 - {{ ternary "--enable-prefix-caching" "--no-enable-prefix-caching" .Values.engine.prefixCaching }}
+- --kv-cache-dtype={{ .Values.engine.kvCacheDtype | default "auto" }}
 - --download-dir=/models
 - --port={{ .Values.service.port }}
 {{- with .Values.lora.adapters }}

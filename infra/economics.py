@@ -1,0 +1,163 @@
+"""Economics: what a stack costs per hour and per month, what a million tokens costs at a given
+utilization, and how many tokens a month it takes before self-hosting beats a hosted API.
+
+    $ per million tokens = hourly cost x (1 + ops overhead) / (tokens per second x 3600 x utilization) x 1e6
+
+Self-hosting is a fixed cost: at 10 % utilization a token costs ten times what it costs at 100 %.
+The hosted API is a variable cost. Break-even is the monthly volume where the two meet.
+
+Node counts follow the configured replicas: each pool runs at least its node-group minimums, and
+enough nodes for its models' replicas (tensor-parallel GPUs each). Spot nodes are priced at the
+pool's first instance type's on-demand price less its spot discount.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from infra.catalog import platform_prices
+from infra.config import ExistingVpc, GpuPool, StackConfig
+from infra.sizing import ModelSizing
+
+HOURS_PER_MONTH = 730  # 8,760 hours / 12
+
+
+def cost_per_million_tokens(hourly_usd: float, tokens_per_second: float, utilization: float, ops_overhead: float = 0.0) -> float:
+    """USD per million tokens for capacity that costs `hourly_usd` and serves `tokens_per_second` at full load."""
+    tokens_per_hour = tokens_per_second * 3600 * utilization
+    return hourly_usd * (1 + ops_overhead) / tokens_per_hour * 1e6
+
+
+@dataclass(frozen=True)
+class PoolCost:
+    pool: str
+    instance_type: str
+    on_demand_nodes: int
+    spot_nodes: int
+    spot_nodes_max: int
+    on_demand_usd_hour: float  # per node
+    spot_usd_hour: float  # per node
+
+    @property
+    def hourly_usd(self) -> float:
+        return self.on_demand_nodes * self.on_demand_usd_hour + self.spot_nodes * self.spot_usd_hour
+
+    @property
+    def hourly_usd_full_spot_scale_out(self) -> float:
+        return self.on_demand_nodes * self.on_demand_usd_hour + self.spot_nodes_max * self.spot_usd_hour
+
+
+def pool_cost(config: StackConfig, pool: GpuPool, sizings: list[ModelSizing]) -> PoolCost:
+    instance = config.instance(pool.instance_types[0])
+
+    def nodes_for(replicas: int, tensor_parallel: int) -> float:
+        return replicas * tensor_parallel / instance.gpus
+
+    models = [s for s in sizings if s.pool == pool.name]
+    on_demand = max(pool.on_demand.baseline, math.ceil(sum(nodes_for(s.replicas_on_demand, s.tensor_parallel) for s in models)))
+    spot = max(pool.spot.min, math.ceil(sum(nodes_for(s.replicas_spot, s.tensor_parallel) for s in models)))
+    return PoolCost(
+        pool=pool.name,
+        instance_type=instance.instance_type,
+        on_demand_nodes=min(on_demand, pool.on_demand.max_nodes),
+        spot_nodes=min(spot, pool.spot.max),
+        spot_nodes_max=pool.spot.max,
+        on_demand_usd_hour=instance.on_demand_usd_hour,
+        spot_usd_hour=instance.spot_usd_hour,
+    )
+
+
+def platform_hourly(config: StackConfig) -> dict[str, float]:
+    prices = platform_prices()
+    vpc = config.cluster.network.vpc
+    nat_gateways = 0 if isinstance(vpc, ExistingVpc) else (vpc.zone_total if vpc.nat_gateways == "perZone" else 1)
+    system_type = config.system_nodes.instance_types[0]
+    system_price = prices.instances.get(system_type)
+    return {
+        "eks_control_plane": prices.eks_cluster_hour,
+        "nat_gateways": nat_gateways * prices.nat_gateway_hour,
+        "system_nodes": config.system_nodes.min_nodes * system_price if system_price is not None else 0.0,
+    }
+
+
+def stack_cost(config: StackConfig, sizings: list[ModelSizing]) -> dict:
+    """The plan's `cost` object."""
+    economics = config.economics
+    pools = [pool_cost(config, pool, sizings) for pool in config.gpu_pools]
+    platform = platform_hourly(config)
+    hourly = sum(platform.values()) + sum(p.hourly_usd for p in pools)
+    hourly_full = sum(platform.values()) + sum(p.hourly_usd_full_spot_scale_out for p in pools)
+
+    workload = economics.workload
+    tokens_per_output_token = (workload.prompt_tokens + workload.output_tokens) / workload.output_tokens
+    output_tps = sum(s.output_tokens_per_second * (s.replicas_on_demand + s.replicas_spot) for s in sizings)
+    total_tps = output_tps * tokens_per_output_token
+    monthly_capacity = total_tps * 3600 * HOURS_PER_MONTH
+
+    cost: dict = {
+        "hourly_usd": round(hourly, 2),
+        "monthly_usd": round(hourly * HOURS_PER_MONTH, 0),
+        "hourly_usd_full_spot_scale_out": round(hourly_full, 2),
+        "monthly_usd_full_spot_scale_out": round(hourly_full * HOURS_PER_MONTH, 0),
+        "ops_overhead": economics.ops_overhead,
+        "monthly_usd_with_ops_overhead": round(hourly * HOURS_PER_MONTH * (1 + economics.ops_overhead), 0),
+        "platform_hourly_usd": {k: round(v, 3) for k, v in platform.items()},
+        "pools": [
+            {
+                "pool": p.pool,
+                "instance_type": p.instance_type,
+                "on_demand_nodes": p.on_demand_nodes,
+                "spot_nodes": p.spot_nodes,
+                "spot_nodes_max": p.spot_nodes_max,
+                "on_demand_node_usd_hour": p.on_demand_usd_hour,
+                "spot_node_usd_hour": round(p.spot_usd_hour, 4),
+                "hourly_usd": round(p.hourly_usd, 2),
+            }
+            for p in pools
+        ],
+        "capacity_output_tokens_per_second": round(output_tps, 1),
+        "capacity_tokens_per_second": round(total_tps, 1),
+        "monthly_token_capacity": int(monthly_capacity),
+        "workload": {"prompt_tokens": workload.prompt_tokens, "output_tokens": workload.output_tokens},
+    }
+    if total_tps <= 0:
+        cost["per_million_tokens"] = None
+        return cost
+
+    utilization = economics.average_utilization
+    if economics.monthly_tokens is not None:
+        utilization = economics.monthly_tokens / monthly_capacity
+    per_million = {
+        f"{int(u * 100)}%": round(cost_per_million_tokens(hourly, total_tps, u, economics.ops_overhead), 4) for u in (1.0, 0.5, 0.1)
+    }
+    if utilization is not None:
+        per_million["expected"] = {"utilization": round(utilization, 4), "usd": round(cost_per_million_tokens(hourly, total_tps, utilization, economics.ops_overhead), 4)}
+    cost["per_million_tokens"] = per_million  # prompt + output tokens, with the ops overhead
+    cost["per_million_output_tokens_at_100%"] = round(cost_per_million_tokens(hourly, output_tps, 1.0, economics.ops_overhead), 4)
+
+    if economics.compare_with:
+        api = config.api_prices()[economics.compare_with]
+        input_share = workload.prompt_tokens / (workload.prompt_tokens + workload.output_tokens)
+        api_per_million = api.input * input_share + api.output * (1 - input_share)
+        monthly_fixed = hourly * HOURS_PER_MONTH * (1 + economics.ops_overhead)
+        break_even = monthly_fixed / api_per_million * 1e6 if api_per_million else math.inf
+        cost["api"] = {
+            "name": economics.compare_with,
+            "usd_per_million_tokens": round(api_per_million, 4),
+            "break_even_monthly_tokens": None if math.isinf(break_even) else int(break_even),
+            "break_even_utilization": None if math.isinf(break_even) else round(break_even / monthly_capacity, 4),
+            "verdict": verdict(break_even, monthly_capacity, economics.monthly_tokens, monthly_fixed, api_per_million),
+        }
+    return cost
+
+
+def verdict(break_even: float, capacity: float, expected: int | None, monthly_fixed: float, api_per_million: float) -> str:
+    if break_even > capacity:
+        return f"the API is cheaper at any volume this stack can serve: break-even needs {break_even / capacity:.1f}x its capacity"
+    if expected is None:
+        return f"self-hosting wins above {break_even / 1e9:.2f}B tokens/month ({break_even / capacity:.0%} utilization)"
+    api_monthly = expected / 1e6 * api_per_million
+    if expected >= break_even:
+        return f"self-hosting wins at the expected {expected / 1e9:.2f}B tokens/month: ${monthly_fixed:,.0f} vs ${api_monthly:,.0f} on the API"
+    return f"the API wins at the expected {expected / 1e9:.2f}B tokens/month: ${api_monthly:,.0f} vs ${monthly_fixed:,.0f} self-hosted; break-even is {break_even / 1e9:.2f}B"

@@ -1,0 +1,67 @@
+"""The plan's human-readable sizing and cost report (Markdown), rendered with jinja2: the terminal
+view and `--out DIR/report.md` share it."""
+
+from __future__ import annotations
+
+import jinja2
+
+from infra.sizing import ModelSizing
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+_ENV.filters["usd"] = lambda value: f"${value:,.2f}"
+_ENV.filters["tokens"] = lambda value: f"{value / 1e9:,.2f}B" if value >= 1e9 else f"{value / 1e6:,.1f}M"
+
+SIZING = _ENV.from_string(
+    """\
+| model | GPU | TP | weights | weights GiB | KV cache GiB | KV tokens | full-length seqs | fits | output tok/s per replica |
+|---|---|---|---|---|---|---|---|---|---|
+{% for s in sizing %}
+| {{ s.model }} | {{ s.tensor_parallel }}x {{ s.gpu }} ({{ s.instance_type }}) | {{ s.tensor_parallel }} | {{ s.weight_bits }}-bit{{ " " ~ s.quantization if s.quantization else "" }} | {{ "%.1f"|format(s.fit.weights_gib) }} | {{ "%.1f"|format(s.fit.kv_cache_gib) }} | {{ "{:,}".format(s.fit.kv_cache_tokens) }} | {{ s.fit.max_full_length_sequences }} of {{ s.max_model_len }} | {{ "yes" if s.fits else "NO" }} | {{ "{:,.0f}".format(s.output_tokens_per_second) }} ({{ s.throughput_source }}) |
+{% endfor %}
+"""
+)
+
+COST = _ENV.from_string(
+    """\
+| | per hour | per month |
+|---|---|---|
+| configured replicas | {{ cost.hourly_usd|usd }} | {{ cost.monthly_usd|usd }} |
+| full spot scale-out | {{ cost.hourly_usd_full_spot_scale_out|usd }} | {{ cost.monthly_usd_full_spot_scale_out|usd }} |
+| configured, with {{ "%d"|format(cost.ops_overhead * 100) }}% operations overhead | | {{ cost.monthly_usd_with_ops_overhead|usd }} |
+
+| pool | instance | on-demand nodes | spot nodes (max) | per hour |
+|---|---|---|---|---|
+{% for p in cost.pools %}
+| {{ p.pool }} | {{ p.instance_type }} | {{ p.on_demand_nodes }} x {{ p.on_demand_node_usd_hour|usd }} | {{ p.spot_nodes }} ({{ p.spot_nodes_max }}) x {{ p.spot_node_usd_hour|usd }} | {{ p.hourly_usd|usd }} |
+{% endfor %}
+| platform | EKS, NAT, system nodes | | | {{ cost.platform_hourly_usd.values()|sum|usd }} |
+
+{% if cost.per_million_tokens %}
+Capacity: {{ "{:,.0f}".format(cost.capacity_tokens_per_second) }} tokens/s ({{ "{:,.0f}".format(cost.capacity_output_tokens_per_second) }} output), {{ cost.monthly_token_capacity|tokens }} tokens/month at 100 % (requests of {{ cost.workload.prompt_tokens }} prompt + {{ cost.workload.output_tokens }} output tokens).
+
+| utilization | $ per million tokens (incl. ops overhead) |
+|---|---|
+{% for label, value in cost.per_million_tokens.items() %}
+{% if label == "expected" %}
+| expected: {{ "%.1f"|format(value.utilization * 100) }} % | {{ value.usd|usd }} |
+{% else %}
+| {{ label }} | {{ value|usd }} |
+{% endif %}
+{% endfor %}
+{% if cost.api %}
+
+Against {{ cost.api.name }} at {{ cost.api.usd_per_million_tokens|usd }} per million tokens (blended for this workload): {{ cost.api.verdict }}.
+{% endif %}
+{% else %}
+No models: no token capacity to price.
+{% endif %}
+"""
+)
+
+
+def sizing_table(sizing: list[ModelSizing]) -> str:
+    return SIZING.render(sizing=sizing) if sizing else "(no models)\n"
+
+
+def cost_report(cost: dict) -> str:
+    return COST.render(cost=cost)
