@@ -96,12 +96,12 @@ def stack_cost(config: StackConfig, sizings: list[ModelSizing]) -> dict:
     monthly_capacity = total_tps * 3600 * HOURS_PER_MONTH
 
     cost: dict = {
-        "hourly_usd": round(hourly, 2),
-        "monthly_usd": round(hourly * HOURS_PER_MONTH, 0),
-        "hourly_usd_full_spot_scale_out": round(hourly_full, 2),
-        "monthly_usd_full_spot_scale_out": round(hourly_full * HOURS_PER_MONTH, 0),
+        "hourly_usd": round(hourly, 4),
+        "monthly_usd": round(hourly * HOURS_PER_MONTH, 2),
+        "hourly_usd_full_spot_scale_out": round(hourly_full, 4),
+        "monthly_usd_full_spot_scale_out": round(hourly_full * HOURS_PER_MONTH, 2),
         "ops_overhead": economics.ops_overhead,
-        "monthly_usd_with_ops_overhead": round(hourly * HOURS_PER_MONTH * (1 + economics.ops_overhead), 0),
+        "monthly_usd_with_ops_overhead": round(hourly * HOURS_PER_MONTH * (1 + economics.ops_overhead), 2),
         "platform_hourly_usd": {k: round(v, 3) for k, v in platform.items()},
         "pools": [
             {
@@ -112,7 +112,7 @@ def stack_cost(config: StackConfig, sizings: list[ModelSizing]) -> dict:
                 "spot_nodes_max": p.spot_nodes_max,
                 "on_demand_node_usd_hour": p.on_demand_usd_hour,
                 "spot_node_usd_hour": round(p.spot_usd_hour, 4),
-                "hourly_usd": round(p.hourly_usd, 2),
+                "hourly_usd": round(p.hourly_usd, 4),
             }
             for p in pools
         ],

@@ -46,6 +46,11 @@ EXPECTED = {
     "lora-bad-rank": ("llm-serving:models[0].loraAdapters[0].rank", "12", "Input should be 1, 8, 16, 32, 64, 128, 256, 320 or 512"),
     "memory-utilization-above-limit": ("llm-serving:models[0].gpuMemoryUtilization", "1.2", "less than or equal to 0.98"),
     "plaintext-api-key": ("llm-serving:apiKey", "[plain text, not shown]", "pulumi config set --secret llm-serving:apiKey"),
+    "llama-70b-16-bit-on-one-80gb-gpu": ("llm-serving:models[0]", '"TP 1, 16-bit"', "needs 131.4 GiB of 16-bit weights"),
+    "model-shape-unknown": ("llm-serving:models[0].huggingFaceId", '"acme/mystery-model"', "set models[].architecture to a catalog entry or give models[].shape"),
+    "awq-on-16-bit-checkpoint": ("llm-serving:models[0].quantization", '"awq_marlin"', "needs a 4-bit checkpoint"),
+    "unknown-api-to-compare": ("llm-serving:economics.compareWith", '"gpt-9"', "known: claude-sonnet, gpt-4o"),
+    "tokens-and-utilization": ("llm-serving:economics", '"both"', "give monthlyTokens or averageUtilization, not both"),
 }
 
 
@@ -87,6 +92,32 @@ def test_every_problem_is_reported_at_once(write_stack):
     with pytest.raises(ConfigError) as raised:
         run_plan(stack, folder)
     assert sorted(p.path for p in raised.value.problems) == ["llm-serving:gpuPools[0].spot.max", "llm-serving:systemNodes.minNodes"]
+
+
+def test_70b_in_16_bit_on_one_gpu_says_what_would_fit():
+    with pytest.raises(ConfigError) as raised:
+        run_plan("llama-70b-16-bit-on-one-80gb-gpu", BAD_STACKS)
+    message = str(raised.value)
+    assert "What would fit: tensor parallel 2" in message and "4-bit AWQ/GPTQ" in message and "37.0 GiB" in message
+
+
+def test_the_pulumi_program_refuses_the_same_stack_before_creating_anything():
+    """`pulumi up` runs infra/ with runpy; it must fail the same way, with nothing registered."""
+    import runpy
+
+    from infra import PROJECT
+    from infra.mocks import PlanMocks, RecordingMonitor
+    from infra.plan import read_stack_config, stack_file
+    from tests.conftest import ROOT
+
+    values, secrets = read_stack_config(stack_file("llama-70b-16-bit-on-one-80gb-gpu", BAD_STACKS))
+    monitor = RecordingMonitor(PlanMocks("us-east-1"))
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(values, secrets)
+    pulumi.runtime.set_mocks(monitor.plan_mocks, project=PROJECT, stack="llama-70b-16-bit-on-one-80gb-gpu", preview=True, monitor=monitor)
+    with pytest.raises(ConfigError, match="needs 131.4 GiB"):
+        pulumi.runtime.test(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__") and None)()
+    assert monitor.order == []
 
 
 def test_unknown_stack_names_the_stacks_there_are(capsys):

@@ -1,0 +1,80 @@
+"""Economics: the worked numbers this kit exists for, and the cost of the example stacks composed
+from catalog prices."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.catalog import gpu_instances, platform_prices
+from infra.economics import HOURS_PER_MONTH, cost_per_million_tokens
+from tests.conftest import stack_config
+
+
+def test_an_h100_at_2_dollars_serving_1111_tokens_per_second():
+    assert cost_per_million_tokens(2.0, 1111, 1.0) == pytest.approx(0.50, abs=0.001)
+    assert cost_per_million_tokens(2.0, 1111, 0.10) == pytest.approx(5.00, abs=0.01)
+
+
+def test_operations_overhead_scales_the_cost():
+    assert cost_per_million_tokens(2.0, 1111, 1.0, ops_overhead=0.30) == pytest.approx(0.65, abs=0.001)
+
+
+def test_prod_hourly_cost_is_nodes_times_catalog_prices_plus_the_platform(plan_of):
+    cost = plan_of("prod").cost
+    g6e, g6 = gpu_instances()["g6e.12xlarge"], gpu_instances()["g6.xlarge"]
+    platform = platform_prices()
+    # l40s: 3 on-demand nodes (baseline) + 2 spot nodes (2 spot replicas at TP 4 on 4-GPU nodes);
+    # l4: its on-demand baseline; EKS, one NAT per zone (3), 3 m7i.xlarge system nodes.
+    expected = (
+        3 * g6e.on_demand_usd_hour
+        + 2 * g6e.on_demand_usd_hour * (1 - g6e.spot_discount)
+        + 1 * g6.on_demand_usd_hour
+        + platform.eks_cluster_hour
+        + 3 * platform.nat_gateway_hour
+        + 3 * platform.instances["m7i.xlarge"]
+    )
+    assert cost["hourly_usd"] == pytest.approx(expected, abs=0.01)
+    assert cost["monthly_usd"] == pytest.approx(expected * HOURS_PER_MONTH, abs=1)
+    # every spot group at its max: l40s 7 nodes (5 more), l4 4 nodes
+    full = expected + 5 * g6e.on_demand_usd_hour * (1 - g6e.spot_discount) + 4 * g6.on_demand_usd_hour * (1 - g6.spot_discount)
+    assert cost["hourly_usd_full_spot_scale_out"] == pytest.approx(full, abs=0.01)
+
+
+def test_cost_per_million_tokens_follows_utilization(example_plan):
+    cost = example_plan.cost
+    per_million = cost["per_million_tokens"]
+    assert per_million["10%"] == pytest.approx(per_million["100%"] * 10, rel=1e-3)
+    expected = cost_per_million_tokens(cost["hourly_usd"], cost["capacity_tokens_per_second"], 1.0, cost["ops_overhead"])
+    assert per_million["100%"] == pytest.approx(expected, rel=1e-3)
+    assert "expected" in per_million
+
+
+def test_expected_utilization_comes_from_monthly_tokens(plan_of):
+    cost = plan_of("prod").cost
+    monthly_tokens = stack_config("prod")["llm-serving:economics"]["monthlyTokens"]
+    assert cost["per_million_tokens"]["expected"]["utilization"] == pytest.approx(monthly_tokens / cost["monthly_token_capacity"], rel=1e-3)
+
+
+def test_break_even_is_fixed_monthly_cost_over_the_api_price(example_plan):
+    cost = example_plan.cost
+    api = cost["api"]
+    monthly_fixed = cost["hourly_usd"] * HOURS_PER_MONTH * (1 + cost["ops_overhead"])
+    assert api["break_even_monthly_tokens"] == pytest.approx(monthly_fixed / api["usd_per_million_tokens"] * 1e6, rel=1e-3)
+    assert api["break_even_utilization"] == pytest.approx(api["break_even_monthly_tokens"] / cost["monthly_token_capacity"], rel=1e-3)
+
+
+def test_prod_says_plainly_when_the_api_wins_at_any_volume(plan_of):
+    api = plan_of("prod").cost["api"]
+    assert api["break_even_utilization"] > 1
+    assert api["verdict"].startswith("the API is cheaper at any volume this stack can serve")
+
+
+def test_a_cheaper_negotiated_price_changes_the_verdict(plan_of, write_stack):
+    def discounted(config):
+        config["llm-serving:catalog"] = {"instances": {"g6e.12xlarge": {"onDemandUsdHour": 3.0, "spotDiscount": 0.7}}}
+
+    cost = plan_of(*write_stack("discounted", base="prod", edit=discounted)).cost
+    (l40s,) = [p for p in cost["pools"] if p["pool"] == "l40s"]
+    assert l40s["on_demand_node_usd_hour"] == 3.0 and l40s["spot_node_usd_hour"] == pytest.approx(0.9)
+    assert cost["api"]["break_even_utilization"] < 1
+    assert cost["api"]["verdict"].startswith("self-hosting wins at the expected 20.00B tokens/month")
