@@ -1,7 +1,13 @@
-"""`python -m infra plan --stack NAME [--json]`: the offline plan, for people and for CI.
+"""`python -m infra plan --stack NAME [--json] [--out DIR] [--diff BASE.json]`: the offline plan,
+for people and for CI.
 
-Exit status: 0 the stack is valid and planned; 2 the stack's configuration is invalid (or no
-such stack); 1 anything unexpected.
+  --json          print the plan as one JSON object (DESIGN.md's contract)
+  --out DIR       also write DIR/plan.json, DIR/report.md and DIR/manifests/<release>.yaml
+  --diff BASE     print what the plan changes against an earlier plan's JSON, as Markdown
+                  (with --json: as JSON); with --out, also DIR/diff.md
+
+Exit status: 0 the stack is valid and planned; 2 the stack's configuration is invalid, a model does
+not fit, or there is no such stack; 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import yaml
+
 from infra import config_reference, report
 from infra.config import ConfigError
+from infra.diff import PlanDiff, diff_plans
 from infra.mocks import RegisteredResource
 from infra.plan import STACKS_DIR, Plan, StackNotFound, run_plan
 
@@ -26,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="plan a stack offline: validate its config and show the resources it creates")
     plan.add_argument("--stack", required=True, help="stack name: stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--json", action="store_true", help="print one JSON object instead of the readable view")
+    plan.add_argument("--out", type=Path, metavar="DIR", help="write plan.json, report.md and manifests/<release>.yaml here")
+    plan.add_argument("--diff", type=Path, metavar="BASE.json", help="show what changes against this earlier plan (JSON from --json or --out)")
     plan.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
     reference = commands.add_parser("config-reference", help="print the Markdown reference of every stack config key")
     reference.add_argument("--write", type=Path, metavar="README", help="replace the reference block in this Markdown file instead")
@@ -75,7 +86,7 @@ def render_models(plan: Plan) -> str:
                     f"{v['model']['id']}@{v['model']['revision']}",
                     v["placement"]["pool"],
                     str(v["engine"]["tensorParallelSize"]),
-                    v["engine"]["quantization"] or "from checkpoint",
+                    v["engine"].get("quantization") or "from checkpoint",
                     str(v["placement"]["onDemandReplicas"]),
                     str(v["placement"]["spotReplicas"]),
                     ", ".join(a["name"] for a in v["lora"]["adapters"]) or "-",
@@ -84,19 +95,28 @@ def render_models(plan: Plan) -> str:
     return table(rows) if len(rows) > 1 else "(no models)"
 
 
-def render_text(plan: Plan) -> str:
+def render_text(plan: Plan, *, markdown: bool = False) -> str:
+    """The readable plan: in the terminal as is; with `markdown`, headed and with the plain-text
+    tables fenced so they survive rendering (report.md, PR comments)."""
     counts = Counter(r.type for r in plan.resources if not r.type.startswith("llm-serving:"))
     summary = ", ".join(f"{n} {t.split(':')[-1]}" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def plain(text: str) -> str:
+        return f"```\n{text}\n```" if markdown else text
+
+    sections = [
+        ("Node groups", plain(render_gpu_pools(plan))),
+        ("Models (vLLM)", plain(render_models(plan))),
+        ("Sizing", report.sizing_table(plan.sizing).rstrip()),
+        ("Cost", report.cost_report(plan.cost).rstrip()),
+    ]
+    if plan.warnings:
+        sections.append(("Warnings", "\n".join(f"{'-' if markdown else '  !'} {w}" for w in plan.warnings)))
+    sections.append(("Resources by component", plain(render_tree(plan))))
+    heading = "## {}\n\n" if markdown else "{}\n"
     return "\n\n".join(
-        [
-            f"Stack '{plan.stack}': configuration valid; {sum(counts.values())} resources ({summary})",
-            "Node groups\n" + render_gpu_pools(plan),
-            "Models (vLLM)\n" + render_models(plan),
-            "Sizing\n" + report.sizing_table(plan.sizing).rstrip(),
-            "Cost\n" + report.cost_report(plan.cost).rstrip(),
-            *(["Warnings\n" + "\n".join(f"  ! {w}" for w in plan.warnings)] if plan.warnings else []),
-            "Resources by component\n" + render_tree(plan),
-        ]
+        [f"Stack '{plan.stack}': configuration valid; {sum(counts.values())} resources ({summary})"]
+        + [heading.format(title) + body for title, body in sections]
     )
 
 
@@ -113,5 +133,24 @@ def main(argv: list[str]) -> int:
     except (ConfigError, StackNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print(json.dumps(plan.to_json(), indent=2, sort_keys=True) if args.json else render_text(plan))
+    plan_json = plan.to_json()
+    changes = diff_plans(json.loads(args.diff.read_text()), plan_json) if args.diff else None
+    if args.out:
+        write_out(args.out, plan, plan_json, changes)
+    if changes is not None:
+        print(json.dumps(changes.to_json(), indent=2, sort_keys=True, default=str) if args.json else report.diff_report(changes), end="")
+    else:
+        print(json.dumps(plan_json, indent=2, sort_keys=True) if args.json else render_text(plan))
     return EXIT_OK
+
+
+def write_out(folder: Path, plan: Plan, plan_json: dict, changes: PlanDiff | None) -> None:
+    """The plan as files: what CI keeps as an artifact and diffs the next change against."""
+    manifests = folder / "manifests"
+    manifests.mkdir(parents=True, exist_ok=True)
+    (folder / "plan.json").write_text(json.dumps(plan_json, indent=2, sort_keys=True) + "\n")
+    for release, objects in plan_json["manifests"].items():
+        (manifests / f"{release}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    (folder / "report.md").write_text(f"# Plan of stack `{plan.stack}`\n\n{render_text(plan, markdown=True)}\n")
+    if changes is not None:
+        (folder / "diff.md").write_text(report.diff_report(changes))

@@ -33,6 +33,8 @@ def cost_per_million_tokens(hourly_usd: float, tokens_per_second: float, utiliza
 class PoolCost:
     pool: str
     instance_type: str
+    gpu: str
+    gpus_per_node: int
     on_demand_nodes: int
     spot_nodes: int
     spot_nodes_max: int
@@ -60,6 +62,8 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: list[ModelSizing]) ->
     return PoolCost(
         pool=pool.name,
         instance_type=instance.instance_type,
+        gpu=instance.gpu,
+        gpus_per_node=instance.gpus,
         on_demand_nodes=min(on_demand, pool.on_demand.max_nodes),
         spot_nodes=min(spot, pool.spot.max),
         spot_nodes_max=pool.spot.max,
@@ -107,6 +111,8 @@ def stack_cost(config: StackConfig, sizings: list[ModelSizing]) -> dict:
             {
                 "pool": p.pool,
                 "instance_type": p.instance_type,
+                "gpu": p.gpu,
+                "gpus_per_node": p.gpus_per_node,
                 "on_demand_nodes": p.on_demand_nodes,
                 "spot_nodes": p.spot_nodes,
                 "spot_nodes_max": p.spot_nodes_max,

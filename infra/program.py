@@ -28,7 +28,8 @@ def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None
     aws_provider = aws.Provider(
         f"{name}-aws",
         region=config.region,
-        default_tags={"tags": {"project": PROJECT, "stack": stack, "managed-by": "pulumi", **config.tags}},
+        # Sorted, so the provider's inputs do not change when only the stack file's key order does.
+        default_tags={"tags": dict(sorted({"project": PROJECT, "stack": stack, "managed-by": "pulumi", **config.tags}.items()))},
     )
     on_aws = pulumi.ResourceOptions(providers=[aws_provider])
 

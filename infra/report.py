@@ -1,14 +1,18 @@
-"""The plan's human-readable sizing and cost report (Markdown), rendered with jinja2: the terminal
-view and `--out DIR/report.md` share it."""
+"""The plan's human-readable reports (Markdown), rendered with jinja2: sizing and cost (the terminal
+view and `--out DIR/report.md` share them) and the diff of two plans (a pull-request comment)."""
 
 from __future__ import annotations
 
 import jinja2
 
+from infra.diff import PlanDiff, show
 from infra.sizing import ModelSizing
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 _ENV.filters["usd"] = lambda value: f"${value:,.2f}"
+_ENV.filters["show"] = show
+_ENV.filters["short_type"] = lambda t: t.split(":")[-1]
+_ENV.filters["delta"] = lambda pair: _delta(*pair)
 _ENV.filters["tokens"] = lambda value: f"{value / 1e9:,.2f}B" if value >= 1e9 else f"{value / 1e6:,.1f}M"
 
 SIZING = _ENV.from_string(
@@ -57,6 +61,84 @@ No models: no token capacity to price.
 {% endif %}
 """
 )
+
+
+DIFF = _ENV.from_string(
+    """\
+{% if diff.empty %}
+### `{{ diff.stack }}`: no changes
+{% else %}
+### `{{ diff.stack }}`: {{ diff.added|length }} to add, {{ diff.changed|length }} to change, {{ diff.removed|length }} to remove
+
+| | base | this change | delta |
+|---|---|---|---|
+{% for label, pair in diff.gpus.items() %}
+| GPUs, {{ label }} | {{ pair[0] }} | {{ pair[1] }} | {{ pair|delta }} |
+{% endfor %}
+{% for label, pair in diff.cost.items() %}
+| {{ label }} | {{ pair[0]|show }} | {{ pair[1]|show }} | {{ pair|delta }} |
+{% endfor %}
+{% if diff.sizing %}
+
+**Sizing**
+
+| model | | base | this change |
+|---|---|---|---|
+{% for model, fields in diff.sizing.items() %}
+{% for name, pair in fields.items() %}
+| {{ model }} | {{ name }} | {{ pair[0]|show }} | {{ pair[1]|show }} |
+{% endfor %}
+{% endfor %}
+{% endif %}
+{% if diff.vllm_args %}
+
+**vLLM arguments**
+
+{% for deployment, change in diff.vllm_args.items() %}
+- `{{ deployment }}`:{% for arg in change.removed %} ~~`{{ arg }}`~~{% endfor %}{% for arg in change.added %} `{{ arg }}`{% endfor %}
+
+{% endfor %}
+{% endif %}
+{% if diff.added or diff.removed %}
+
+**Resources added / removed**
+
+{% for r in diff.added %}
+- ➕ `{{ r.name }}` ({{ r.type|short_type }})
+{% endfor %}
+{% for r in diff.removed %}
+- ➖ `{{ r.name }}` ({{ r.type|short_type }})
+{% endfor %}
+{% endif %}
+{% if diff.changed %}
+
+<details><summary>Changed inputs ({{ diff.changed|length }} resources)</summary>
+
+| resource | input | before | after |
+|---|---|---|---|
+{% for r in diff.changed %}
+{% for c in r.changes %}
+| `{{ r.name }}` ({{ r.type|short_type }}) | `{{ c.path }}` | `{{ c.old|show }}` | `{{ c.new|show }}` |
+{% endfor %}
+{% endfor %}
+
+</details>
+{% endif %}
+{% endif %}
+"""
+)
+
+
+def _delta(old, new) -> str:
+    if old is None or new is None or old == new:
+        return "" if old == new else "n/a"
+    change = new - old
+    share = f" ({change / old:+.0%})" if old else ""
+    return f"{change:+,.2f}{share}" if isinstance(change, float) else f"{change:+,}{share}"
+
+
+def diff_report(diff: PlanDiff) -> str:
+    return DIFF.render(diff=diff)
 
 
 def sizing_table(sizing: list[ModelSizing]) -> str:
