@@ -8,6 +8,8 @@ the plan returns every registration with its inputs. Secrets are masked in every
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,13 +58,16 @@ def read_stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
 
 
 def render_local_charts(resources: list[RegisteredResource]) -> dict[str, list[dict[str, Any]]]:
-    """`helm template` of every release of our own charts, with the values the program registered."""
-    manifests = {}
-    for resource in resources:
-        if resource.type == "kubernetes:helm.sh/v4:Chart" and helm.is_local_chart(resource.inputs["chart"]):
-            inputs = unwrap_secrets(resource.inputs, mask=False)
-            manifests[inputs["name"]] = helm.template(inputs["chart"], inputs["name"], inputs["namespace"], inputs["values"])
-    return manifests
+    """`helm template` of every release of our own charts, with the values the program registered:
+    each release once, the helm processes side by side."""
+    releases = [
+        unwrap_secrets(r.inputs, mask=False)
+        for r in resources
+        if r.type == "kubernetes:helm.sh/v4:Chart" and helm.is_local_chart(r.inputs["chart"])
+    ]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        rendered = pool.map(lambda i: helm.template(i["chart"], i["name"], i["namespace"], i["values"]), releases)
+        return {inputs["name"]: objects for inputs, objects in zip(releases, rendered)}
 
 
 @dataclass
