@@ -417,6 +417,42 @@ class ModelDeployment(_Config):
         return max((a.rank for a in self.lora_adapters), default=16)
 
 
+class Embeddings(_Config):
+    """Text Embeddings Inference (TEI) serving one embedding model."""
+
+    enabled: bool = Field(True, description="Deploy TEI.", examples=[True])
+    model: str = Field("BAAI/bge-m3", pattern=_HF_REPO.pattern, description="Hugging Face id of the embedding model.", examples=["BAAI/bge-m3"])
+    revision: str = Field("main", pattern=r"^[\w./-]{1,100}$", description="Model revision (pin a commit hash in production).", examples=["main"])
+    replicas: int = Field(2, ge=1, description="TEI replicas.", examples=[2])
+    pool: str | None = Field(None, description="GPU pool to run on (one GPU per replica); null runs TEI on CPU on the system nodes.", examples=["l4"])
+    capacity_type: Literal["on-demand", "spot"] = Field("on-demand", description="Capacity type of the GPU nodes TEI runs on.", examples=["on-demand"])
+    max_batch_tokens: int = Field(16384, ge=1, description="TEI --max-batch-tokens.", examples=[16384])
+    max_client_batch_size: int = Field(32, ge=1, description="TEI --max-client-batch-size.", examples=[32])
+    auto_truncate: bool = Field(True, description="TEI --auto-truncate: truncate inputs longer than the model's maximum instead of failing them.", examples=[True])
+
+
+class AlertThresholds(_Config):
+    """When the alerts fire."""
+
+    gpu_idle_percent: float = Field(5, ge=0, le=100, description="A pool whose GPUs average under this utilization (%)...", examples=[5])
+    gpu_idle_minutes: int = Field(30, ge=1, description="...for this long raises the idle-GPU cost alarm.", examples=[30])
+    requests_waiting: int = Field(20, ge=1, description="Requests waiting in one model's vLLM queues.", examples=[20])
+    kv_cache_usage: float = Field(0.95, gt=0, le=1, description="KV cache usage (0-1) of a model's busiest replica.", examples=[0.95])
+    ttft_p99_seconds: float = Field(2.0, gt=0, description="Time-to-first-token p99 target.", examples=[2.0])
+    e2e_p99_seconds: float = Field(60.0, gt=0, alias="e2eP99Seconds", description="End-to-end request latency p99 target.", examples=[60.0])
+    tei_queue: int = Field(64, ge=1, description="Texts waiting in a TEI replica's queue.", examples=[64])
+
+
+class Monitoring(_Config):
+    """kube-prometheus-stack, DCGM exporter, our alert and recording rules, and dashboards."""
+
+    enabled: bool = Field(True, description="Deploy the monitoring stack.", examples=[True])
+    retention_days: int = Field(15, ge=1, le=365, description="Prometheus retention in days.", examples=[15])
+    storage_gib: int = Field(50, ge=10, description="Prometheus volume size (gp3) in GiB.", examples=[100])
+    grafana: bool = Field(True, description="Deploy Grafana with the kit's dashboards.", examples=[True])
+    alerts: AlertThresholds = Field(AlertThresholds(), description="Alert thresholds.", examples=[{"ttftP99Seconds": 1.5}])
+
+
 class InstancePrice(_Config):
     """Prices of one GPU instance type, replacing the catalog's."""
 
@@ -465,6 +501,8 @@ class StackConfig(_Config):
     system_nodes: SystemNodes = Field(SystemNodes(), description="CPU nodes for cluster services.", examples=[{"instanceTypes": ["m7i.large"], "minNodes": 2, "maxNodes": 4}])
     gpu_pools: list[GpuPool] = Field(min_length=1, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
     models: list[ModelDeployment] = Field([], description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
+    embeddings: Embeddings = Field(Embeddings(enabled=False), description="Embeddings served by TEI (off unless configured).", examples=[{"model": "BAAI/bge-m3", "replicas": 2, "pool": "l4"}])
+    monitoring: Monitoring = Field(Monitoring(), description="Prometheus, DCGM, alerts and dashboards.", examples=[{"retentionDays": 30, "storageGib": 100}])
     economics: Economics = Field(Economics(), description="Traffic expectation and the API to compare with.", examples=[{"compareWith": "llama-3.1-70b-managed", "monthlyTokens": 5_000_000_000}])
     catalog: CatalogOverrides = Field(CatalogOverrides(), description="Overrides of catalog numbers.", examples=[{"instances": {"g6e.12xlarge": {"onDemandUsdHour": 9.8}}}])
     tags: dict[str, str] = Field({}, description="Extra AWS tags on every resource.", examples=[{"cost-center": "ml-platform"}])
@@ -615,6 +653,8 @@ def _cross_checks(config: StackConfig) -> list[Problem]:
             problems.append(Problem(("models", i, "maxLoras"), f"more than the {len(model.lora_adapters)} adapter(s) listed", model.max_loras))
         if model.architecture is not None and model.architecture not in model_architectures():
             problems.append(Problem(("models", i, "architecture"), f"not in the catalog; known: {', '.join(model_architectures())} (or give models[{i}].shape)", model.architecture))
+    if config.embeddings.enabled and config.embeddings.pool is not None and config.embeddings.pool not in pools:
+        problems.append(Problem(("embeddings", "pool"), f"no such GPU pool; pools: {', '.join(pools)} (or null for CPU)", config.embeddings.pool))
     economics = config.economics
     if economics.compare_with is not None and economics.compare_with not in config.api_prices():
         problems.append(Problem(("economics", "compareWith"), f"no such API in the catalog or catalog.apiPrices; known: {', '.join(config.api_prices())}", economics.compare_with))

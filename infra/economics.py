@@ -35,6 +35,8 @@ class PoolCost:
     instance_type: str
     gpu: str
     gpus_per_node: int
+    on_demand_nodes_needed: int  # for the configured replicas, before the node groups' maximums
+    spot_nodes_needed: int
     on_demand_nodes: int
     spot_nodes: int
     spot_nodes_max: int
@@ -57,10 +59,15 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: list[ModelSizing]) ->
         return replicas * tensor_parallel / instance.gpus
 
     models = [s for s in sizings if s.pool == pool.name]
-    on_demand = max(pool.on_demand.baseline, math.ceil(sum(nodes_for(s.replicas_on_demand, s.tensor_parallel) for s in models)))
-    spot = max(pool.spot.min, math.ceil(sum(nodes_for(s.replicas_spot, s.tensor_parallel) for s in models)))
+    embeddings = config.embeddings
+    tei_gpus = embeddings.replicas if embeddings.enabled and embeddings.pool == pool.name else 0  # one GPU per TEI replica
+    tei_on_demand = tei_gpus if embeddings.capacity_type == "on-demand" else 0
+    on_demand = max(pool.on_demand.baseline, math.ceil(sum(nodes_for(s.replicas_on_demand, s.tensor_parallel) for s in models) + nodes_for(tei_on_demand, 1)))
+    spot = max(pool.spot.min, math.ceil(sum(nodes_for(s.replicas_spot, s.tensor_parallel) for s in models) + nodes_for(tei_gpus - tei_on_demand, 1)))
     return PoolCost(
         pool=pool.name,
+        on_demand_nodes_needed=on_demand,
+        spot_nodes_needed=spot,
         instance_type=instance.instance_type,
         gpu=instance.gpu,
         gpus_per_node=instance.gpus,
@@ -70,6 +77,18 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: list[ModelSizing]) ->
         on_demand_usd_hour=instance.on_demand_usd_hour,
         spot_usd_hour=instance.spot_usd_hour,
     )
+
+
+def capacity_warnings(config: StackConfig, sizings: list[ModelSizing]) -> list[str]:
+    """Pools whose node-group maximums cannot hold the configured replicas."""
+    notes = []
+    for pool in config.gpu_pools:
+        cost = pool_cost(config, pool, sizings)
+        if cost.on_demand_nodes_needed > pool.on_demand.max_nodes:
+            notes.append(f"pool {pool.name}: the on-demand replicas need {cost.on_demand_nodes_needed} nodes but onDemand.max is {pool.on_demand.max_nodes}; some stay pending")
+        if cost.spot_nodes_needed > pool.spot.max:
+            notes.append(f"pool {pool.name}: the spot replicas need {cost.spot_nodes_needed} nodes but spot.max is {pool.spot.max}; some stay pending")
+    return notes
 
 
 def platform_hourly(config: StackConfig) -> dict[str, float]:

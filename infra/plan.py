@@ -22,7 +22,7 @@ from infra import PROJECT, helm
 from infra.program import run
 from infra.sizing import ModelSizing, kv_warnings, size_model
 from infra.config import advisories, load
-from infra.economics import stack_cost
+from infra.economics import capacity_warnings, stack_cost
 from infra.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,5 +120,5 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
         manifests=render_local_charts(resources),
         sizing=sizing,
         cost=stack_cost(config, sizing),
-        warnings=advisories(config) + kv_warnings(sizing),
+        warnings=advisories(config) + kv_warnings(sizing) + capacity_warnings(config, sizing),
     )

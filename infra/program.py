@@ -19,7 +19,11 @@ from infra.gpu_pools import GpuNodePool, GpuNodePoolArgs
 from infra.kube import kubeconfig, provider
 from infra.network import Network, NetworkArgs
 from infra.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from infra.economics import stack_cost
+from infra.monitoring import MonitoringArgs, MonitoringStack, PoolPrice
+from infra.serving import NAMESPACE as SERVING_NAMESPACE
 from infra.serving import Serving, ServingArgs
+from infra.sizing import size_model
 from infra.storage import default_storage_class
 
 
@@ -71,11 +75,23 @@ def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None
         opts=on_cluster,
     )
     default_storage_class(f"{name}-gp3", opts=on_cluster)
-    if config.models:
+    monitoring = None
+    if config.monitoring.enabled:
+        monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(config), opts=on_cluster)
+    if config.models or config.embeddings.enabled:
+        after_monitoring = pulumi.ResourceOptions(depends_on=[monitoring]) if monitoring else None
         Serving(
             f"{name}-serving",
-            ServingArgs(models=config.models, secrets=secrets, partition=cluster.partition, oidc_provider=cluster.oidc_provider),
-            opts=on_cluster,
+            ServingArgs(
+                models=config.models,
+                secrets=secrets,
+                partition=cluster.partition,
+                oidc_provider=cluster.oidc_provider,
+                embeddings=config.embeddings,
+                embeddings_gpu=config.instance(config.pool(config.embeddings.pool).instance_types[0]).gpu if config.embeddings.pool else None,
+                monitored=config.monitoring.enabled,
+            ),
+            opts=pulumi.ResourceOptions.merge(on_cluster, after_monitoring),
         )
 
     pulumi.export("cluster_name", cluster.eks.name)
@@ -87,6 +103,19 @@ def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None
         "gpu_node_groups",
         {pool.name: {capacity: group.node_group_name for capacity, group in p.node_groups.items()} for pool, p in zip(config.gpu_pools, pools)},
     )
+
+
+def monitoring_args(config: StackConfig) -> MonitoringArgs:
+    """Node prices and configured cost per pool, and the API price to break even with, for the rules."""
+    sizings = [size_model(config, model) for model in config.models]
+    cost = stack_cost(config, sizings)
+    pools = []
+    for pool in config.gpu_pools:
+        instance = config.instance(pool.instance_types[0])
+        configured = next(p["hourly_usd"] for p in cost["pools"] if p["pool"] == pool.name)
+        pools.append(PoolPrice(pool.name, instance.on_demand_usd_hour, instance.spot_usd_hour, configured))
+    break_even = cost.get("api", {}).get("usd_per_million_tokens", 0.0)
+    return MonitoringArgs(monitoring=config.monitoring, pools=pools, serving_namespace=SERVING_NAMESPACE, break_even_usd_per_million=break_even)
 
 
 def run() -> None:

@@ -25,7 +25,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL, ModelDeployment, Secrets
+from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL, Embeddings, ModelDeployment, Secrets
+from infra.embeddings import embeddings_release
 from infra.iam import irsa_role, policy_document
 
 NAMESPACE = "llm-serving"
@@ -34,7 +35,7 @@ CREDENTIALS_SECRET = "model-credentials"
 HF_TOKEN_KEY, API_KEY_KEY = "hf-token", "api-key"
 
 
-def vllm_values(model: ModelDeployment, *, secrets: Secrets, adapter_role_arn: pulumi.Input[str] | None) -> dict[str, Any]:
+def vllm_values(model: ModelDeployment, *, secrets: Secrets, adapter_role_arn: pulumi.Input[str] | None, monitored: bool = False) -> dict[str, Any]:
     """The chart values of one model, from its stack config."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
     return {
@@ -74,7 +75,7 @@ def vllm_values(model: ModelDeployment, *, secrets: Secrets, adapter_role_arn: p
         "startupMinutes": model.startup_minutes,
         "terminationGracePeriodSeconds": 120,
         "preStopSleepSeconds": 15,
-        "serviceMonitor": {"enabled": False, "interval": "15s", "labels": {}},
+        "serviceMonitor": {"enabled": monitored, "interval": "15s", "labels": {}},
     }
 
 
@@ -106,10 +107,13 @@ class ServingArgs:
     secrets: Secrets
     partition: pulumi.Input[str]
     oidc_provider: aws.iam.OpenIdConnectProvider
+    embeddings: Embeddings
+    embeddings_gpu: str | None  # GPU model of the embeddings pool; None for CPU
+    monitored: bool  # create ServiceMonitors (the monitoring stack's CRDs must exist)
 
 
 class Serving(pulumi.ComponentResource):
-    """The serving namespace, its credentials Secret, and one vLLM release per model."""
+    """The serving namespace, its credentials Secret, one vLLM release per model, and TEI."""
 
     charts: dict[str, k8s.helm.v4.Chart]
 
@@ -145,9 +149,11 @@ class Serving(pulumi.ComponentResource):
                 # sets it; the root for the offline plan), so the input is the same on every machine.
                 chart=os.path.relpath(VLLM_CHART),
                 namespace=NAMESPACE,
-                values=vllm_values(model, secrets=args.secrets, adapter_role_arn=role.arn if role else None),
+                values=vllm_values(model, secrets=args.secrets, adapter_role_arn=role.arn if role else None, monitored=args.monitored),
                 opts=in_namespace,
             )
+        if args.embeddings.enabled:
+            embeddings_release(f"{name}-embeddings", args.embeddings, args.embeddings_gpu, NAMESPACE, args.monitored, opts=in_namespace)
         self.register_outputs({"namespace": NAMESPACE, "models": list(self.charts)})
 
     def _adapter_role(self, name: str, model: ModelDeployment, args: ServingArgs) -> aws.iam.Role | None:

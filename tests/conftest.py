@@ -57,3 +57,18 @@ def one(plan: Plan, type_: str, name: str) -> RegisteredResource:
 
 def stack_config(stack: str) -> dict:
     return yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+PROMETHEUS_OPERATOR_KINDS = {"PrometheusRule", "ServiceMonitor", "PodMonitor"}
+
+
+def validate_manifest(obj: dict) -> None:
+    """Strict Kubernetes 1.33 schema validation; Prometheus Operator CRDs (no schema offline) must be
+    well-formed: the right apiVersion and kind, a name, and a spec."""
+    if obj["apiVersion"].startswith("monitoring.coreos.com/"):
+        assert obj["apiVersion"] == "monitoring.coreos.com/v1" and obj["kind"] in PROMETHEUS_OPERATOR_KINDS, obj["kind"]
+        assert obj["metadata"]["name"] and isinstance(obj["spec"], dict) and obj["spec"]
+        return
+    import kubernetes_validate
+
+    kubernetes_validate.validate(obj, "1.33.0", strict=True)

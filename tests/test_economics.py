@@ -24,11 +24,12 @@ def test_prod_hourly_cost_is_nodes_times_catalog_prices_plus_the_platform(plan_o
     g6e, g6 = gpu_instances()["g6e.12xlarge"], gpu_instances()["g6.xlarge"]
     platform = platform_prices()
     # l40s: 3 on-demand nodes (baseline) + 2 spot nodes (2 spot replicas at TP 4 on 4-GPU nodes);
-    # l4: its on-demand baseline; EKS, one NAT per zone (3), 3 m7i.xlarge system nodes.
+    # l4: its on-demand baseline of 2 (two TEI replicas, a GPU each); EKS, one NAT per zone (3),
+    # 3 m7i.xlarge system nodes.
     expected = (
         3 * g6e.on_demand_usd_hour
         + 2 * g6e.on_demand_usd_hour * (1 - g6e.spot_discount)
-        + 1 * g6.on_demand_usd_hour
+        + 2 * g6.on_demand_usd_hour
         + platform.eks_cluster_hour
         + 3 * platform.nat_gateway_hour
         + 3 * platform.instances["m7i.xlarge"]

@@ -49,13 +49,14 @@ def test_diff_of_prod_against_a_copy_with_another_gpu_type(tmp_path, plan_of, wr
     result = cli("plan", "--stack", stack, "--stacks-dir", str(folder), "--diff", str(base / "plan.json"))
     assert result.returncode == 0, result.stderr
     comment = result.stdout
-    assert "### `prod`: 0 to add, 2 to change, 0 to remove" in comment
+    assert "### `prod`: 0 to add, 3 to change, 0 to remove" in comment  # both node groups, and the pool prices in the cost rules
+    assert "| `llm-serving-prod-monitoring-rules` (Chart) | `values.pools` |" in comment
     assert '| `llm-serving-prod-l40s-on-demand` (NodeGroup) | `instanceTypes` | `["g6e.12xlarge"]` | `["p5.48xlarge"]` |' in comment
     assert '| `llm-serving-prod-l40s-spot` (NodeGroup) | `labels.llm-serving/gpu` | `"L40S"` | `"H100"` |' in comment
 
     base_plan, head_plan = json.loads((base / "plan.json").read_text()), plan_of(stack, folder).to_json()
     base_gpus, head_gpus = gpu_counts(base_plan)["configured"], gpu_counts(head_plan)["configured"]
-    assert (base_gpus, head_gpus) == (3 * 4 + 2 * 4 + 1, 3 * 8 + 1 * 8 + 1)  # 3 on-demand + spot nodes for 2 TP-4 replicas, + the L4 node
+    assert (base_gpus, head_gpus) == (3 * 4 + 2 * 4 + 2, 3 * 8 + 1 * 8 + 2)  # 3 on-demand + spot nodes for 2 TP-4 replicas, + the 2 L4 nodes
     assert f"| GPUs, configured | {base_gpus} | {head_gpus} | +{head_gpus - base_gpus} " in comment
     hourly = f"| $/hour | {base_plan['cost']['hourly_usd']} | {head_plan['cost']['hourly_usd']} | +"
     assert hourly in comment

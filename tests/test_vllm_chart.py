@@ -6,13 +6,12 @@ from __future__ import annotations
 import copy
 import json
 
-import kubernetes_validate
 import pytest
 
 from infra import helm, plan as plan_module
 from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL
 from infra.mocks import MASK
-from tests.conftest import of_type, stack_config
+from tests.conftest import of_type, stack_config, validate_manifest
 
 VLLM_CHART = "charts/vllm"
 
@@ -48,7 +47,7 @@ def test_helm_lint_passes_with_the_programs_values(example_plan):
 def test_every_rendered_object_validates_strictly_against_kubernetes_1_33(example_plan):
     for objects in example_plan.manifests.values():
         for obj in objects:
-            kubernetes_validate.validate(obj, "1.33.0", strict=True)
+            validate_manifest(obj)
 
 
 def test_vllm_args_carry_the_configured_engine_settings(example_plan):

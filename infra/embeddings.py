@@ -1,0 +1,65 @@
+"""Embeddings: one release of our chart `charts/tei` (Hugging Face Text Embeddings Inference), on CPU
+on the system nodes or one GPU per replica in a GPU pool, with the image built for that GPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.cluster import SYSTEM_ROLE_LABEL
+from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL, Embeddings
+
+TEI_CHART = Path(__file__).resolve().parent.parent / "charts" / "tei"
+RELEASE = "embeddings"
+
+# TEI publishes one image per GPU architecture (README "Docker Images"): Ampere 8.0 (A100) "1.9",
+# Ampere 8.6 (A10/A10G) "86-1.9", Ada 8.9 (L4, L40S) "89-1.9", Hopper (H100, H200) "hopper-1.9".
+TEI_IMAGE_TAGS = {
+    None: "cpu-1.9",
+    "A100-40GB": "1.9",
+    "A100-80GB": "1.9",
+    "A10G": "86-1.9",
+    "L4": "89-1.9",
+    "L40S": "89-1.9",
+    "H100": "hopper-1.9",
+    "H200": "hopper-1.9",
+}
+
+
+def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool) -> dict:
+    on_gpu = gpu is not None
+    return {
+        "image": {"repository": "ghcr.io/huggingface/text-embeddings-inference", "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
+        "model": {"id": embeddings.model, "revision": embeddings.revision},
+        "engine": {
+            "maxBatchTokens": embeddings.max_batch_tokens,
+            "maxClientBatchSize": embeddings.max_client_batch_size,
+            "autoTruncate": embeddings.auto_truncate,
+        },
+        "replicas": embeddings.replicas,
+        "placement": {
+            "gpu": on_gpu,
+            "poolLabel": POOL_LABEL,
+            "pool": embeddings.pool or "",
+            "capacityTypeLabel": CAPACITY_TYPE_LABEL,
+            "capacityType": embeddings.capacity_type,
+            "cpuNodeSelector": {SYSTEM_ROLE_LABEL: "system"},
+        },
+        "resources": {"cpu": "2", "memory": "8Gi" if on_gpu else "4Gi"},
+        "service": {"port": 80},
+        "serviceMonitor": {"enabled": monitored, "interval": "15s"},
+    }
+
+
+def embeddings_release(name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, opts: pulumi.ResourceOptions) -> k8s.helm.v4.Chart:
+    return k8s.helm.v4.Chart(
+        name,
+        name=RELEASE,
+        chart=os.path.relpath(TEI_CHART),
+        namespace=namespace,
+        values=tei_values(embeddings, gpu, monitored),
+        opts=opts,
+    )
