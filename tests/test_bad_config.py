@@ -51,6 +51,10 @@ EXPECTED = {
     "awq-on-16-bit-checkpoint": ("llm-serving:models[0].quantization", '"awq_marlin"', "needs a 4-bit checkpoint"),
     "unknown-api-to-compare": ("llm-serving:economics.compareWith", '"gpt-9"', "known: claude-sonnet, gpt-4o"),
     "tokens-and-utilization": ("llm-serving:economics", '"both"', "give monthlyTokens or averageUtilization, not both"),
+    "embeddings-on-unknown-pool": ("llm-serving:embeddings.pool", '"a100"', "no such GPU pool; pools: l4 (or null for CPU)"),
+    "embeddings-bad-model-id": ("llm-serving:embeddings.model", '"bge-m3"', "should match pattern"),
+    "alert-threshold-out-of-range": ("llm-serving:monitoring.alerts.kvCacheUsage", "1.5", "less than or equal to 1"),
+    "monitoring-retention-zero": ("llm-serving:monitoring.retentionDays", "0", "greater than or equal to 1"),
 }
 
 
