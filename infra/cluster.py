@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -164,6 +165,8 @@ class Cluster(pulumi.ComponentResource):
             "vpc-cni": lambda: self._addon_role("vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"),
             "aws-ebs-csi-driver": lambda: self._addon_role("ebs-csi", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
         }
+        # The VPC CNI enforces Kubernetes NetworkPolicies (the kit's vLLM and TEI policies) once told to.
+        configuration = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
         addons = []
         for addon in names:
             role = service_account_roles[addon]() if addon in service_account_roles else None
@@ -173,6 +176,7 @@ class Cluster(pulumi.ComponentResource):
                     cluster_name=self.eks.name,
                     addon_name=addon,
                     service_account_role_arn=role.arn if role else None,
+                    configuration_values=configuration.get(addon),
                     resolve_conflicts_on_create="OVERWRITE",
                     resolve_conflicts_on_update="PRESERVE",
                     opts=self._child(depends_on=list(after)),

@@ -417,6 +417,28 @@ class ModelDeployment(_Config):
         return max((a.rank for a in self.lora_adapters), default=16)
 
 
+class Fallback(_Config):
+    """The API router (LiteLLM proxy) in front of the models: one OpenAI-compatible endpoint that falls
+    back to a hosted API when a self-hosted model errors or times out."""
+
+    enabled: bool = Field(True, description="Deploy the router.", examples=[True])
+    hosted_model: str = Field(
+        "openai/gpt-4o-mini",
+        pattern=r"^(anthropic|openai)/[\w.:-]+$",
+        description="LiteLLM id of the hosted model to fall back to: anthropic/<model> (needs anthropicApiKey) or openai/<model> (needs openaiApiKey).",
+        examples=["anthropic/claude-3-5-sonnet-20240620"],
+    )
+    timeout_seconds: int = Field(60, ge=1, le=600, description="Per-request timeout before retrying or falling back.", examples=[60])
+    retries: int = Field(1, ge=0, le=5, description="Retries on the self-hosted model before falling back.", examples=[1])
+    allowed_fails: int = Field(3, ge=1, description="Failures within a minute before a backend is cooled down.", examples=[3])
+    cooldown_seconds: int = Field(30, ge=1, description="How long a failing backend is skipped.", examples=[30])
+    replicas: int = Field(2, ge=1, description="Router replicas.", examples=[2])
+
+    @property
+    def provider(self) -> str:
+        return self.hosted_model.split("/", 1)[0]
+
+
 class Embeddings(_Config):
     """Text Embeddings Inference (TEI) serving one embedding model."""
 
@@ -501,6 +523,7 @@ class StackConfig(_Config):
     system_nodes: SystemNodes = Field(SystemNodes(), description="CPU nodes for cluster services.", examples=[{"instanceTypes": ["m7i.large"], "minNodes": 2, "maxNodes": 4}])
     gpu_pools: list[GpuPool] = Field(min_length=1, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
     models: list[ModelDeployment] = Field([], description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
+    fallback: Fallback = Field(Fallback(), description="The API router and its hosted fallback.", examples=[{"hostedModel": "openai/gpt-4o-mini", "timeoutSeconds": 60}])
     embeddings: Embeddings = Field(Embeddings(enabled=False), description="Embeddings served by TEI (off unless configured).", examples=[{"model": "BAAI/bge-m3", "replicas": 2, "pool": "l4"}])
     monitoring: Monitoring = Field(Monitoring(), description="Prometheus, DCGM, alerts and dashboards.", examples=[{"retentionDays": 30, "storageGib": 100}])
     economics: Economics = Field(Economics(), description="Traffic expectation and the API to compare with.", examples=[{"compareWith": "llama-3.1-70b-managed", "monthlyTokens": 5_000_000_000}])
@@ -688,6 +711,10 @@ def advisories(config: StackConfig) -> list[str]:
             notes.append(f"{where}.revision is {model.revision!r}: pin a commit hash so every replica loads the same weights")
         if model.quantization == "awq":
             notes.append(f"{where}.quantization is 'awq', which selects vLLM's slow AWQ kernel; 'awq_marlin' (or null) uses the fast one")
+    fallback = config.fallback
+    key = f"{fallback.provider}ApiKey"
+    if fallback.enabled and pulumi.Config(PROJECT).get(key) is None:
+        notes.append(f"{PROJECT}:fallback.hostedModel is {fallback.hosted_model} but {PROJECT}:{key} is not set: the fallback will be refused (401) until you run pulumi config set --secret {PROJECT}:{key} ...")
     return notes
 
 
@@ -697,7 +724,9 @@ def advisories(config: StackConfig) -> list[str]:
 # only ever travel as secret Outputs into Kubernetes Secrets.
 SECRET_KEYS = {
     "huggingFaceToken": "Hugging Face token for gated or private models (HF_TOKEN in the vLLM pods)",
-    "apiKey": "API key clients must send to vLLM (VLLM_API_KEY in the vLLM pods)",
+    "apiKey": "API key clients must send (the router's master key, and VLLM_API_KEY in the vLLM pods)",
+    "anthropicApiKey": "Anthropic API key for a fallback.hostedModel of anthropic/...",
+    "openaiApiKey": "OpenAI API key for a fallback.hostedModel of openai/...",
 }
 
 
@@ -707,6 +736,11 @@ class Secrets:
 
     hugging_face_token: pulumi.Output[str] | None = None
     api_key: pulumi.Output[str] | None = None
+    anthropic_api_key: pulumi.Output[str] | None = None
+    openai_api_key: pulumi.Output[str] | None = None
+
+    def hosted(self, provider: str) -> pulumi.Output[str] | None:
+        return {"anthropic": self.anthropic_api_key, "openai": self.openai_api_key}[provider]
 
 
 def _secret_problems() -> list[Problem]:
@@ -720,7 +754,12 @@ def _secret_problems() -> list[Problem]:
 
 def load_secrets() -> Secrets:
     config = pulumi.Config(PROJECT)
-    return Secrets(hugging_face_token=config.get_secret("huggingFaceToken"), api_key=config.get_secret("apiKey"))
+    return Secrets(
+        hugging_face_token=config.get_secret("huggingFaceToken"),
+        api_key=config.get_secret("apiKey"),
+        anthropic_api_key=config.get_secret("anthropicApiKey"),
+        openai_api_key=config.get_secret("openaiApiKey"),
+    )
 
 
 def parse(stack: str, raw: dict[str, Any], secret_problems: list[Problem] | None = None) -> StackConfig:

@@ -29,7 +29,7 @@ TEI_IMAGE_TAGS = {
 }
 
 
-def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool) -> dict:
+def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict | None = None) -> dict:
     on_gpu = gpu is not None
     return {
         "image": {"repository": "ghcr.io/huggingface/text-embeddings-inference", "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
@@ -51,15 +51,18 @@ def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool) -> dict
         "resources": {"cpu": "2", "memory": "8Gi" if on_gpu else "4Gi"},
         "service": {"port": 80},
         "serviceMonitor": {"enabled": monitored, "interval": "15s"},
+        "networkPolicy": network_policy or {"enabled": False, "from": []},
     }
 
 
-def embeddings_release(name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, opts: pulumi.ResourceOptions) -> k8s.helm.v4.Chart:
+def embeddings_release(
+    name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, network_policy: dict, opts: pulumi.ResourceOptions
+) -> k8s.helm.v4.Chart:
     return k8s.helm.v4.Chart(
         name,
         name=RELEASE,
         chart=os.path.relpath(TEI_CHART),
         namespace=namespace,
-        values=tei_values(embeddings, gpu, monitored),
+        values=tei_values(embeddings, gpu, monitored, network_policy),
         opts=opts,
     )

@@ -54,6 +54,7 @@ def third_party_chart(
     ref = helm_charts()[catalog_key]
     return k8s.helm.v4.Chart(
         name,
+        name=catalog_key,  # the release name: stable Service names (e.g. kube-prometheus-stack-prometheus)
         chart=ref.chart,
         version=ref.version,
         repository_opts={"repo": ref.repo},

@@ -78,7 +78,7 @@ def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None
     monitoring = None
     if config.monitoring.enabled:
         monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(config), opts=on_cluster)
-    if config.models or config.embeddings.enabled:
+    if config.models or config.embeddings.enabled or config.fallback.enabled:
         after_monitoring = pulumi.ResourceOptions(depends_on=[monitoring]) if monitoring else None
         Serving(
             f"{name}-serving",
@@ -90,6 +90,7 @@ def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None
                 embeddings=config.embeddings,
                 embeddings_gpu=config.instance(config.pool(config.embeddings.pool).instance_types[0]).gpu if config.embeddings.pool else None,
                 monitored=config.monitoring.enabled,
+                fallback=config.fallback,
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, after_monitoring),
         )

@@ -25,17 +25,38 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL, Embeddings, ModelDeployment, Secrets
+from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL, Embeddings, Fallback, ModelDeployment, Secrets
 from infra.embeddings import embeddings_release
 from infra.iam import irsa_role, policy_document
+from infra.router import RELEASE as ROUTER_RELEASE
+from infra.router import drain_seconds, litellm_config, router_values
 
 NAMESPACE = "llm-serving"
 VLLM_CHART = Path(__file__).resolve().parent.parent / "charts" / "vllm"
+ROUTER_CHART = Path(__file__).resolve().parent.parent / "charts" / "router"
 CREDENTIALS_SECRET = "model-credentials"
 HF_TOKEN_KEY, API_KEY_KEY = "hf-token", "api-key"
+HOSTED_KEYS = {"anthropic": "anthropic-api-key", "openai": "openai-api-key"}
+PRE_STOP_SECONDS = 15
+# Who may reach vLLM and TEI when the router is on: the router's pods, and Prometheus's namespace.
+ALLOWED_PEERS = [
+    {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}},
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+]
 
 
-def vllm_values(model: ModelDeployment, *, secrets: Secrets, adapter_role_arn: pulumi.Input[str] | None, monitored: bool = False) -> dict[str, Any]:
+def network_policy(enabled: bool) -> dict:
+    return {"enabled": enabled, "from": ALLOWED_PEERS if enabled else []}
+
+
+def vllm_values(
+    model: ModelDeployment,
+    *,
+    secrets: Secrets,
+    adapter_role_arn: pulumi.Input[str] | None,
+    monitored: bool = False,
+    fallback: Fallback = Fallback(enabled=False),
+) -> dict[str, Any]:
     """The chart values of one model, from its stack config."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
     return {
@@ -73,9 +94,10 @@ def vllm_values(model: ModelDeployment, *, secrets: Secrets, adapter_role_arn: p
         "service": {"port": 8000},
         "resources": {"cpuPerGpu": "2", "memoryPerGpu": "8Gi", "shmPerGpu": "2Gi", "cacheSize": "200Gi"},
         "startupMinutes": model.startup_minutes,
-        "terminationGracePeriodSeconds": 120,
-        "preStopSleepSeconds": 15,
+        "terminationGracePeriodSeconds": drain_seconds(fallback, PRE_STOP_SECONDS),
+        "preStopSleepSeconds": PRE_STOP_SECONDS,
         "serviceMonitor": {"enabled": monitored, "interval": "15s", "labels": {}},
+        "networkPolicy": network_policy(fallback.enabled),
     }
 
 
@@ -110,10 +132,11 @@ class ServingArgs:
     embeddings: Embeddings
     embeddings_gpu: str | None  # GPU model of the embeddings pool; None for CPU
     monitored: bool  # create ServiceMonitors (the monitoring stack's CRDs must exist)
+    fallback: Fallback
 
 
 class Serving(pulumi.ComponentResource):
-    """The serving namespace, its credentials Secret, one vLLM release per model, and TEI."""
+    """The serving namespace, its credentials Secret, one vLLM release per model, TEI, and the router."""
 
     charts: dict[str, k8s.helm.v4.Chart]
 
@@ -128,7 +151,12 @@ class Serving(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         credentials = {
             key: value
-            for key, value in ((HF_TOKEN_KEY, args.secrets.hugging_face_token), (API_KEY_KEY, args.secrets.api_key))
+            for key, value in (
+                (HF_TOKEN_KEY, args.secrets.hugging_face_token),
+                (API_KEY_KEY, args.secrets.api_key),
+                (HOSTED_KEYS["anthropic"], args.secrets.anthropic_api_key),
+                (HOSTED_KEYS["openai"], args.secrets.openai_api_key),
+            )
             if value is not None
         }
         if credentials:
@@ -149,12 +177,33 @@ class Serving(pulumi.ComponentResource):
                 # sets it; the root for the offline plan), so the input is the same on every machine.
                 chart=os.path.relpath(VLLM_CHART),
                 namespace=NAMESPACE,
-                values=vllm_values(model, secrets=args.secrets, adapter_role_arn=role.arn if role else None, monitored=args.monitored),
+                values=vllm_values(model, secrets=args.secrets, adapter_role_arn=role.arn if role else None, monitored=args.monitored, fallback=args.fallback),
                 opts=in_namespace,
             )
         if args.embeddings.enabled:
-            embeddings_release(f"{name}-embeddings", args.embeddings, args.embeddings_gpu, NAMESPACE, args.monitored, opts=in_namespace)
+            embeddings_release(
+                f"{name}-embeddings", args.embeddings, args.embeddings_gpu, NAMESPACE, args.monitored, network_policy(args.fallback.enabled), opts=in_namespace
+            )
+        if args.fallback.enabled:
+            self._router(name, args, credentials, in_namespace)
         self.register_outputs({"namespace": NAMESPACE, "models": list(self.charts)})
+
+    def _router(self, name: str, args: ServingArgs, credentials: dict, opts: pulumi.ResourceOptions) -> None:
+        env = {}
+        if API_KEY_KEY in credentials:
+            env |= {"LITELLM_MASTER_KEY": API_KEY_KEY, "VLLM_API_KEY": API_KEY_KEY}
+        hosted_key = HOSTED_KEYS[args.fallback.provider]
+        if hosted_key in credentials:
+            env[f"{args.fallback.provider.upper()}_API_KEY"] = hosted_key
+        config = litellm_config(args.models, args.embeddings, args.fallback, NAMESPACE, has_api_key=API_KEY_KEY in credentials)
+        k8s.helm.v4.Chart(
+            f"{name}-router",
+            name=ROUTER_RELEASE,
+            chart=os.path.relpath(ROUTER_CHART),
+            namespace=NAMESPACE,
+            values=router_values(config, args.fallback, CREDENTIALS_SECRET, env, args.monitored),
+            opts=opts,
+        )
 
     def _adapter_role(self, name: str, model: ModelDeployment, args: ServingArgs) -> aws.iam.Role | None:
         buckets: dict[str, list[str]] = defaultdict(list)
