@@ -371,6 +371,15 @@ class ModelReplicas(_Config):
     spot: int = Field(0, ge=0, description="Burst replicas on spot nodes.", examples=[2])
 
 
+class Autoscaling(_Config):
+    """Scale a model's spot replicas on vLLM's waiting requests (KEDA); the on-demand baseline never scales."""
+
+    enabled: bool = Field(False, description="Autoscale the spot replicas (needs monitoring).", examples=[True])
+    max_spot_replicas: int = Field(4, ge=1, description="Most spot replicas (replicas.spot is the least).", examples=[6])
+    waiting_requests_per_replica: int = Field(8, ge=1, description="Target waiting requests per replica before adding one.", examples=[8])
+    scale_down_stabilization_seconds: int = Field(600, ge=0, description="How long load must stay low before replicas are removed.", examples=[600])
+
+
 class ModelDeployment(_Config):
     """One vLLM deployment of a model (a Helm release of charts/vllm)."""
 
@@ -394,6 +403,7 @@ class ModelDeployment(_Config):
     extra_args: list[Annotated[str, AfterValidator(_check_extra_arg)]] = Field(
         [], description="More vLLM flags, verbatim (not the ones the keys above set).", examples=[["--enable-chunked-prefill"]]
     )
+    autoscaling: Autoscaling = Field(Autoscaling(), description="Spot replica autoscaling.", examples=[{"enabled": True, "maxSpotReplicas": 6}])
     startup_minutes: int = Field(20, ge=1, le=120, description="How long a replica may take to download and load weights before it is restarted.", examples=[30])
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="vLLM --kv-cache-dtype: fp8 halves KV memory per token.", examples=["fp8"])
     architecture: str | None = Field(None, description="Catalog architecture to size with, when the checkpoint is not in the catalog (infra/catalog/models.yaml).", examples=["llama-3.1-70b"])
@@ -674,6 +684,10 @@ def _cross_checks(config: StackConfig) -> list[Problem]:
             )
         if model.max_loras is not None and model.max_loras > max(len(model.lora_adapters), 1):
             problems.append(Problem(("models", i, "maxLoras"), f"more than the {len(model.lora_adapters)} adapter(s) listed", model.max_loras))
+        if model.autoscaling.enabled and model.autoscaling.max_spot_replicas < model.replicas.spot:
+            problems.append(Problem(("models", i, "autoscaling", "maxSpotReplicas"), f"below replicas.spot ({model.replicas.spot}), the floor it scales from", model.autoscaling.max_spot_replicas))
+        if model.autoscaling.enabled and not config.monitoring.enabled:
+            problems.append(Problem(("models", i, "autoscaling", "enabled"), "scales on Prometheus metrics: set monitoring.enabled: true", True))
         if model.architecture is not None and model.architecture not in model_architectures():
             problems.append(Problem(("models", i, "architecture"), f"not in the catalog; known: {', '.join(model_architectures())} (or give models[{i}].shape)", model.architecture))
     if config.embeddings.enabled and config.embeddings.pool is not None and config.embeddings.pool not in pools:

@@ -12,15 +12,16 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import PROJECT
+from infra.autoscaling import keda
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import Secrets, StackConfig, load, load_secrets
+from infra.economics import stack_cost
 from infra.gpu_device_plugin import device_plugin
 from infra.gpu_pools import GpuNodePool, GpuNodePoolArgs
 from infra.kube import kubeconfig, provider
+from infra.monitoring import MonitoringArgs, MonitoringStack, PoolPrice
 from infra.network import Network, NetworkArgs
 from infra.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
-from infra.economics import stack_cost
-from infra.monitoring import MonitoringArgs, MonitoringStack, PoolPrice
 from infra.serving import NAMESPACE as SERVING_NAMESPACE
 from infra.serving import Serving, ServingArgs
 from infra.sizing import size_model
@@ -78,8 +79,10 @@ def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None
     monitoring = None
     if config.monitoring.enabled:
         monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(config), opts=on_cluster)
+    pod_autoscaler = keda(f"{name}-keda", opts=on_cluster) if any(m.autoscaling.enabled for m in config.models) else None
     if config.models or config.embeddings.enabled or config.fallback.enabled:
-        after_monitoring = pulumi.ResourceOptions(depends_on=[monitoring]) if monitoring else None
+        prerequisites = [r for r in (monitoring, pod_autoscaler) if r]  # their CRDs: ServiceMonitor, ScaledObject
+        after_monitoring = pulumi.ResourceOptions(depends_on=prerequisites) if prerequisites else None
         Serving(
             f"{name}-serving",
             ServingArgs(

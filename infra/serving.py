@@ -98,6 +98,13 @@ def vllm_values(
         "preStopSleepSeconds": PRE_STOP_SECONDS,
         "serviceMonitor": {"enabled": monitored, "interval": "15s", "labels": {}},
         "networkPolicy": network_policy(fallback.enabled),
+        "autoscaling": {
+            "enabled": model.autoscaling.enabled,
+            "maxSpotReplicas": model.autoscaling.max_spot_replicas,
+            "waitingRequestsPerReplica": model.autoscaling.waiting_requests_per_replica,
+            "scaleDownStabilizationSeconds": model.autoscaling.scale_down_stabilization_seconds,
+            "prometheusAddress": "http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
+        },
     }
 
 

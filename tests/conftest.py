@@ -59,14 +59,18 @@ def stack_config(stack: str) -> dict:
     return yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
-PROMETHEUS_OPERATOR_KINDS = {"PrometheusRule", "ServiceMonitor", "PodMonitor"}
+CUSTOM_KINDS = {
+    "monitoring.coreos.com/v1": {"PrometheusRule", "ServiceMonitor", "PodMonitor"},  # Prometheus Operator
+    "keda.sh/v1alpha1": {"ScaledObject"},  # KEDA
+}
 
 
 def validate_manifest(obj: dict) -> None:
-    """Strict Kubernetes 1.33 schema validation; Prometheus Operator CRDs (no schema offline) must be
-    well-formed: the right apiVersion and kind, a name, and a spec."""
-    if obj["apiVersion"].startswith("monitoring.coreos.com/"):
-        assert obj["apiVersion"] == "monitoring.coreos.com/v1" and obj["kind"] in PROMETHEUS_OPERATOR_KINDS, obj["kind"]
+    """Strict Kubernetes 1.33 schema validation; custom resources (no schema offline) must be
+    well-formed: a known apiVersion and kind, a name, and a spec."""
+    group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+    if "." in group and not group.endswith("k8s.io"):  # not a Kubernetes API group
+        assert obj["kind"] in CUSTOM_KINDS.get(obj["apiVersion"], set()), f"unknown custom resource {obj['apiVersion']} {obj['kind']}"
         assert obj["metadata"]["name"] and isinstance(obj["spec"], dict) and obj["spec"]
         return
     import kubernetes_validate

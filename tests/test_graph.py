@@ -174,7 +174,8 @@ def test_vpc_spans_the_configured_zones_with_tagged_private_and_public_subnets(e
 
 def test_third_party_charts_are_pinned_and_the_device_plugin_tolerates_the_gpu_taint(example_plan):
     charts = {c.inputs["chart"]: c.inputs for c in of_type(example_plan, "kubernetes:helm.sh/v4:Chart") if "repositoryOpts" in c.inputs}
-    assert set(charts) == {"nvidia-device-plugin", "cluster-autoscaler", "kube-prometheus-stack", "dcgm-exporter"}
+    autoscaled = any(m.get("autoscaling", {}).get("enabled") for m in stack_config(example_plan.stack).get("llm-serving:models", []))
+    assert set(charts) == {"nvidia-device-plugin", "cluster-autoscaler", "kube-prometheus-stack", "dcgm-exporter"} | ({"keda"} if autoscaled else set())
     for chart in charts.values():
         assert chart["version"][0].isdigit() and chart["repositoryOpts"]["repo"].startswith("https://")
     plugin = charts["nvidia-device-plugin"]["values"]

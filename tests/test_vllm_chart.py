@@ -103,7 +103,17 @@ def test_baseline_pods_select_on_demand_nodes_and_burst_pods_spot_nodes(example_
             assert spec["nodeSelector"] == {POOL_LABEL: model["pool"], CAPACITY_TYPE_LABEL: capacity}
             assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
         assert by_capacity["on-demand"]["spec"]["replicas"] == model["replicas"]["baseline"]
-        assert by_capacity["spot"]["spec"]["replicas"] == model["replicas"].get("spot", 0)
+        if model.get("autoscaling", {}).get("enabled"):
+            # KEDA owns the spot count, from replicas.spot up to maxSpotReplicas; the baseline is never scaled.
+            assert "replicas" not in by_capacity["spot"]["spec"]
+            (scaled,) = [o for o in example_plan.manifests[name] if o["kind"] == "ScaledObject"]
+            assert scaled["spec"]["scaleTargetRef"]["name"] == f"{name}-spot"
+            assert scaled["spec"]["minReplicaCount"] == model["replicas"].get("spot", 0)
+            assert scaled["spec"]["maxReplicaCount"] == model["autoscaling"]["maxSpotReplicas"]
+            (trigger,) = scaled["spec"]["triggers"]
+            assert trigger["metadata"]["query"] == f'sum(vllm:num_requests_waiting{{model_name="{name}"}})'
+        else:
+            assert by_capacity["spot"]["spec"]["replicas"] == model["replicas"].get("spot", 0)
 
 
 def test_one_service_selects_both_deployments(example_plan):

@@ -1,0 +1,23 @@
+"""Pod autoscaling: KEDA (pinned chart), which scales each model's spot Deployment on vLLM's waiting
+requests (the ScaledObject lives in charts/vllm). Node autoscaling is infra/node_autoscaler.py."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.cluster import SYSTEM_ROLE_LABEL
+from infra.kube import third_party_chart
+
+NAMESPACE = "keda"
+
+
+def keda(name: str, opts: pulumi.ResourceOptions) -> k8s.helm.v4.Chart:
+    namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE}, opts=opts)
+    return third_party_chart(
+        name,
+        "keda",
+        namespace=NAMESPACE,
+        values={"nodeSelector": {SYSTEM_ROLE_LABEL: "system"}},
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[namespace])),
+    )
