@@ -20,6 +20,7 @@ import yaml
 
 from infra import PROJECT, helm
 from infra.program import run
+from infra.resilience import after_spot_loss
 from infra.sizing import ModelSizing, kv_warnings, size_model
 from infra.config import advisories, load
 from infra.economics import capacity_warnings, stack_cost
@@ -79,12 +80,27 @@ class Plan:
     cost: dict[str, Any]
     warnings: list[str]
 
+    def resilience(self) -> dict[str, Any]:
+        """Per model: its floor, and the replicas and output tokens/s left when every spot node is gone."""
+        survivors = after_spot_loss(self.resources, self.manifests)
+        result = {}
+        for sizing in self.sizing:
+            left = survivors[sizing.model].replicas_after_spot_loss if sizing.model in survivors else 0
+            result[sizing.model] = {
+                "floor": sizing.replicas_on_demand,
+                "replicas_planned": sizing.replicas_on_demand + sizing.replicas_spot,
+                "replicas_after_spot_loss": left,
+                "output_tokens_per_second_after_spot_loss": round(left * sizing.output_tokens_per_second, 1),
+            }
+        return result
+
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
             "warnings": self.warnings,
             "sizing": [s.to_json() for s in self.sizing],
             "cost": self.cost,
+            "resilience": self.resilience(),
             "manifests": unwrap_secrets(self.manifests, mask=True),
             "resources": [
                 {
@@ -114,7 +130,7 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
     resources = monitor.registered()
     config = load()  # already validated by the program run above
     sizing = [size_model(config, model) for model in config.models]
-    return Plan(
+    plan = Plan(
         stack=stack,
         resources=resources,
         manifests=render_local_charts(resources),
@@ -122,3 +138,10 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
         cost=stack_cost(config, sizing),
         warnings=advisories(config) + kv_warnings(sizing) + capacity_warnings(config, sizing),
     )
+    for model, left in plan.resilience().items():
+        if left["replicas_after_spot_loss"] < left["floor"]:
+            plan.warnings.append(
+                f"{model}: only {left['replicas_after_spot_loss']} of its {left['floor']} on-demand replicas fit on the pool's on-demand "
+                "baseline nodes; a spot reclaim would leave it below its floor (raise the pool's onDemand.baseline)"
+            )
+    return plan
