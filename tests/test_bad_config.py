@@ -55,6 +55,11 @@ EXPECTED = {
     "embeddings-bad-model-id": ("llm-serving:embeddings.model", '"bge-m3"', "should match pattern"),
     "alert-threshold-out-of-range": ("llm-serving:monitoring.alerts.kvCacheUsage", "1.5", "less than or equal to 1"),
     "monitoring-retention-zero": ("llm-serving:monitoring.retentionDays", "0", "greater than or equal to 1"),
+    "fallback-unknown-provider": ("llm-serving:fallback.hostedModel", '"cohere/command-r"', "should match pattern '^(anthropic|openai)/"),
+    "fallback-timeout-zero": ("llm-serving:fallback.timeoutSeconds", "0", "greater than or equal to 1"),
+    "autoscaling-max-below-floor": ("llm-serving:models[0].autoscaling.maxSpotReplicas", "2", "below replicas.spot (3)"),
+    "autoscaling-without-monitoring": ("llm-serving:models[0].autoscaling.enabled", "true", "set monitoring.enabled: true"),
+    "plaintext-anthropic-key": ("llm-serving:anthropicApiKey", "[plain text, not shown]", "pulumi config set --secret llm-serving:anthropicApiKey"),
 }
 
 

@@ -180,21 +180,28 @@ def test_values_schema_rejects_bad_values(case):
 
 
 def test_secrets_are_kubernetes_secrets_and_never_appear_in_the_plan(monkeypatch):
-    hf_token, api_key = "hf_live_0123456789abcdef", "sk-live-0123456789abcdef"
+    hf_token, api_key, openai_key = "hf_live_0123456789abcdef", "sk-live-0123456789abcdef", "sk-openai-0123456789abcdef"
     real_reader = plan_module.read_stack_config
 
     def decrypted(path):
         values, secret_keys = real_reader(path)
-        values |= {"llm-serving:huggingFaceToken": hf_token, "llm-serving:apiKey": api_key}
-        return values, secret_keys + ["llm-serving:huggingFaceToken", "llm-serving:apiKey"]
+        given = {"llm-serving:huggingFaceToken": hf_token, "llm-serving:apiKey": api_key, "llm-serving:openaiApiKey": openai_key}
+        return values | given, secret_keys + list(given)
 
     monkeypatch.setattr(plan_module, "read_stack_config", decrypted)  # as the Pulumi CLI hands over decrypted secrets
     plan = plan_module.run_plan("dev")
     printed = json.dumps(plan.to_json())
-    assert hf_token not in printed and api_key not in printed
+    assert hf_token not in printed and api_key not in printed and openai_key not in printed
     (secret,) = of_type(plan, "kubernetes:core/v1:Secret")
     assert plan.to_json()["resources"][plan.resources.index(secret)]["inputs"]["stringData"] == MASK
     env = {e["name"]: e for e in container(deployments(plan, "llama-8b")["on-demand"])["env"]}
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "model-credentials", "key": "hf-token"}
     assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "model-credentials", "key": "api-key"}
-    assert hf_token not in json.dumps(plan.manifests) and api_key not in json.dumps(plan.manifests)
+    assert all(secret not in json.dumps(plan.manifests) for secret in (hf_token, api_key, openai_key))
+    router_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in next(o for o in plan.manifests["router"] if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert router_env == {
+        "LITELLM_MASTER_KEY": {"name": "model-credentials", "key": "api-key"},
+        "VLLM_API_KEY": {"name": "model-credentials", "key": "api-key"},
+        "OPENAI_API_KEY": {"name": "model-credentials", "key": "openai-api-key"},
+    }
+    assert not any("fallback" in w and "is not set" in w for w in plan.warnings)
