@@ -86,6 +86,7 @@ def node_group(
         ami_type=spec.ami_type,
         scaling_config={"min_size": spec.min_size, "max_size": spec.max_size, "desired_size": spec.min_size},
         update_config={"max_unavailable": 1},
+        node_repair_config={"enabled": True},  # EKS replaces nodes whose GPUs or kubelet turn unhealthy
         launch_template={"id": template.id, "version": template.latest_version.apply(str)},
         labels=dict(spec.labels),
         taints=[dict(t) for t in spec.taints],

@@ -100,6 +100,11 @@ def test_node_group_values_are_ones_the_eks_api_accepts(example_plan):
         assert len(group.inputs["nodeGroupName"]) <= 63
 
 
+def test_node_groups_repair_unhealthy_nodes(example_plan):
+    for group in of_type(example_plan, NODE_GROUP):
+        assert group.inputs["nodeRepairConfig"] == {"enabled": True}
+
+
 def test_node_groups_leave_desired_size_to_the_autoscaler(example_plan):
     for group in of_type(example_plan, NODE_GROUP):
         assert group.ignore_changes == ["scalingConfig.desiredSize"]
