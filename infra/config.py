@@ -540,22 +540,14 @@ class StackConfig(_Config):
     catalog: CatalogOverrides = Field(CatalogOverrides(), description="Overrides of catalog numbers.", examples=[{"instances": {"g6e.12xlarge": {"onDemandUsdHour": 9.8}}}])
     tags: dict[str, str] = Field({}, description="Extra AWS tags on every resource.", examples=[{"cost-center": "ml-platform"}])
 
-    @field_validator("gpu_pools")
+    @field_validator("gpu_pools", "models")
     @classmethod
-    def _unique_pool_names(cls, value: list[GpuPool]) -> list[GpuPool]:
-        names = [p.name for p in value]
+    def _unique_names(cls, value: list, info) -> list:
+        names = [item.name for item in value]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise _error("duplicates", "pool names must be unique; repeated: {names}", names=", ".join(duplicates))
-        return value
-
-    @field_validator("models")
-    @classmethod
-    def _unique_model_names(cls, value: list[ModelDeployment]) -> list[ModelDeployment]:
-        names = [m.name for m in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise _error("duplicates", "model names must be unique; repeated: {names}", names=", ".join(duplicates))
+            what = {"gpu_pools": "pool", "models": "model"}[info.field_name]
+            raise _error("duplicates", "{what} names must be unique; repeated: {names}", what=what, names=", ".join(duplicates))
         return value
 
     def pool(self, name: str) -> GpuPool:
