@@ -24,3 +24,9 @@ def enum(service: str, shape: str) -> frozenset[str]:
 
 def ec2_instance_types() -> frozenset[str]:
     return enum("ec2", "InstanceType")
+
+
+@cache
+def eks_regions() -> tuple[str, ...]:
+    """Regions where EKS is available, from botocore's endpoint data."""
+    return tuple(sorted(botocore.session.get_session().get_available_regions("eks")))

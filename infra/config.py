@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from infra import PROJECT
-from infra.aws_api import ec2_instance_types
+from infra.aws_api import ec2_instance_types, eks_regions
 from infra.catalog import GpuInstance, api_prices, gpu_instances, helm_charts, model_architectures, with_overrides
 
 # Label keys this kit puts on GPU nodes; stack config may not override them.
@@ -99,15 +99,13 @@ def _check_kubernetes_version(value: Any) -> Any:
 
 
 def _check_region(value: str) -> str:
-    import botocore.session
-
-    regions = botocore.session.get_session().get_available_regions("eks")
+    regions = eks_regions()
     if value not in regions:
         raise _error(
             "region",
             "not an AWS region where EKS is available.{hint} Allowed: {allowed}",
             hint=_suggest(value, regions),
-            allowed=", ".join(sorted(regions)),
+            allowed=", ".join(regions),
         )
     return value
 
