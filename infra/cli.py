@@ -27,7 +27,7 @@ from infra.diff import PlanDiff, diff_plans
 from infra.mocks import RegisteredResource
 from infra.plan import STACKS_DIR, Plan, StackNotFound, run_plan
 
-EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_INVALID = 0, 2  # an unexpected exception exits 1
 
 
 def _parser() -> argparse.ArgumentParser:
