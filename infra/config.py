@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from infra import PROJECT
 from infra.aws_api import ec2_instance_types, eks_regions
-from infra.catalog import GpuInstance, api_prices, gpu_instances, helm_charts, model_architectures, with_overrides
+from infra.catalog import ApiPrice, GpuInstance, api_prices, gpu_instances, helm_charts, model_architectures, with_overrides
 
 # Label keys this kit puts on GPU nodes; stack config may not override them.
 POOL_LABEL = "llm-serving/pool"
@@ -32,8 +32,6 @@ GPU_LABEL = "llm-serving/gpu"
 CAPACITY_TYPE_LABEL = "llm-serving/capacity-type"
 RESERVED_LABEL_PREFIXES = ("llm-serving/", "kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 
-GPU_AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
-LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _LABEL_PREFIX = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -302,8 +300,6 @@ class GpuPool(_Config):
         return gpu_instances()[self.instance_types[0]]
 
 
-QUANTIZATIONS = ("awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors")
-LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM 0.33 MaxLoRARanks (vllm/config/lora.py)
 # Flags the kit sets from typed keys; `extraArgs` may not set them a second time.
 MANAGED_VLLM_FLAGS = (
     "--model", "--revision", "--served-model-name", "--tensor-parallel-size", "--quantization", "--max-model-len",
@@ -337,6 +333,7 @@ class LoraAdapter(_Config):
         examples=["s3://acme-ml-adapters/llama-70b/support-tone"],
     )
     revision: str = Field("main", description="Hugging Face revision (commit, branch or tag); ignored for S3.", examples=["main"])
+    # vLLM 0.33 accepts these ranks (MaxLoRARanks in vllm/config/lora.py).
     rank: Literal[1, 8, 16, 32, 64, 128, 256, 320, 512] = Field(description="The adapter's LoRA rank.", examples=[16])
 
     @property
@@ -556,8 +553,10 @@ class StackConfig(_Config):
         override = self.catalog.instances.get(instance_type, InstancePrice())
         return with_overrides(gpu_instances()[instance_type], override.on_demand_usd_hour, override.spot_discount)
 
-    def api_prices(self) -> dict[str, Any]:
-        return {**api_prices(), **{name: price for name, price in self.catalog.api_prices.items()}}
+    def api_prices(self) -> dict[str, ApiPrice]:
+        """The catalog's hosted API prices with this stack's additions and overrides."""
+        overrides = {name: ApiPrice(input=price.input, output=price.output) for name, price in self.catalog.api_prices.items()}
+        return {**api_prices(), **overrides}
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -742,9 +741,6 @@ class Secrets:
     api_key: pulumi.Output[str] | None = None
     anthropic_api_key: pulumi.Output[str] | None = None
     openai_api_key: pulumi.Output[str] | None = None
-
-    def hosted(self, provider: str) -> pulumi.Output[str] | None:
-        return {"anthropic": self.anthropic_api_key, "openai": self.openai_api_key}[provider]
 
 
 def _secret_problems() -> list[Problem]:

@@ -164,7 +164,7 @@ def stack_cost(config: StackConfig, sizings: list[ModelSizing]) -> dict:
     if economics.compare_with:
         api = config.api_prices()[economics.compare_with]
         input_share = workload.prompt_tokens / (workload.prompt_tokens + workload.output_tokens)
-        api_per_million = api.input * input_share + api.output * (1 - input_share)
+        api_per_million = api.blended(input_share)
         monthly_fixed = hourly * HOURS_PER_MONTH * (1 + economics.ops_overhead)
         break_even = monthly_fixed / api_per_million * 1e6 if api_per_million else math.inf
         cost["api"] = {

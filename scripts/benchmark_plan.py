@@ -9,7 +9,6 @@ rendered (it must be once).
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import subprocess
 import sys

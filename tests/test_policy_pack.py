@@ -7,7 +7,6 @@ import runpy
 import sys
 
 import pulumi_policy
-import pytest
 
 from tests.conftest import ROOT
 
