@@ -87,25 +87,29 @@ class Network(pulumi.ComponentResource):
             f"{name}-public", vpc_id=main.id, routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}], tags={"Name": f"{name}-public"}, opts=child
         )
 
-        public_subnets, nat_gateways = [], []
-        for i, (zone, cidr) in enumerate(zip(zones, public_cidrs)):
-            subnet = aws.ec2.Subnet(
-                f"{name}-public-{i}",
+        def subnet(kind: str, i: int, zone, cidr: str, role_tag: str, routes: aws.ec2.RouteTable) -> aws.ec2.Subnet:
+            created = aws.ec2.Subnet(
+                f"{name}-{kind}-{i}",
                 vpc_id=main.id,
                 cidr_block=cidr,
                 availability_zone=zone,
-                tags={"Name": f"{name}-public-{i}", "kubernetes.io/role/elb": "1", **cluster_tag},
+                tags={"Name": f"{name}-{kind}-{i}", role_tag: "1", **cluster_tag},
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child)
-            public_subnets.append(subnet)
+            aws.ec2.RouteTableAssociation(f"{name}-{kind}-{i}", subnet_id=created.id, route_table_id=routes.id, opts=child)
+            return created
+
+        public_subnets, nat_gateways = [], []
+        for i, (zone, cidr) in enumerate(zip(zones, public_cidrs)):
+            public = subnet("public", i, zone, cidr, "kubernetes.io/role/elb", public_routes)
+            public_subnets.append(public)
             if vpc.nat_gateways == "perZone" or i == 0:
                 address = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"}, opts=child)
                 nat_gateways.append(
                     aws.ec2.NatGateway(
                         f"{name}-nat-{i}",
                         allocation_id=address.id,
-                        subnet_id=subnet.id,
+                        subnet_id=public.id,
                         tags={"Name": f"{name}-nat-{i}"},
                         opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
                     )
@@ -113,14 +117,6 @@ class Network(pulumi.ComponentResource):
 
         private_subnets = []
         for i, (zone, cidr) in enumerate(zip(zones, private_cidrs)):
-            subnet = aws.ec2.Subnet(
-                f"{name}-private-{i}",
-                vpc_id=main.id,
-                cidr_block=cidr,
-                availability_zone=zone,
-                tags={"Name": f"{name}-private-{i}", "kubernetes.io/role/internal-elb": "1", **cluster_tag},
-                opts=child,
-            )
             nat = nat_gateways[i] if vpc.nat_gateways == "perZone" else nat_gateways[0]
             routes = aws.ec2.RouteTable(
                 f"{name}-private-{i}",
@@ -129,8 +125,7 @@ class Network(pulumi.ComponentResource):
                 tags={"Name": f"{name}-private-{i}"},
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=child)
-            private_subnets.append(subnet)
+            private_subnets.append(subnet("private", i, zone, cidr, "kubernetes.io/role/internal-elb", routes))
 
         self.vpc_id = main.id
         self.private_subnet_ids = [s.id for s in private_subnets]
