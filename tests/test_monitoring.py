@@ -55,45 +55,51 @@ def test_the_alerts_the_kit_promises_exist(example_plan):
         assert "/hour at its configured nodes" in idle["annotations"]["description"]
 
 
+ON_DEMAND_L4_NODE = 'kube_node_labels{node="n1",label_llm_serving_pool="l4",label_llm_serving_capacity_type="on-demand"}'
+SPOT_L4_NODE = 'kube_node_labels{node="n2",label_llm_serving_pool="l4",label_llm_serving_capacity_type="spot"}'
+TOKENS_1000_PER_SECOND = {"series": 'vllm:generation_tokens_total{model_name="llama-8b",llm_serving_pool="l4"}', "values": "0+60000x30"}
+
+
+def promtool_unit_tests(plan, folder: Path, tests: list[dict]) -> subprocess.CompletedProcess:
+    """`promtool test rules` on the plan's rules with these test cases, evaluated every minute."""
+    write_rules(plan, folder)
+    (folder / "test.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}))
+    return promtool("test", "rules", "test.yaml", cwd=folder)
+
+
+def rounded(expr: str, labels: str, value: float) -> dict:
+    """An expression test at 20 minutes; promtool compares floats exactly, so round to 1e-4."""
+    return {"expr": f"round({expr}, 0.0001)", "eval_time": "20m", "exp_samples": [{"labels": labels, "value": value}]}
+
+
 def test_idle_gpu_alarm_fires_after_its_window_and_not_before(plan_of, tmp_path):
     plan = plan_of("dev")
     idle = alert(plan, "GpuPoolIdle", "l4")
     window = int(idle["for"].removesuffix("m"))
-    write_rules(plan, tmp_path)
-    (tmp_path / "test.yaml").write_text(
-        yaml.safe_dump(
+    node = {"series": ON_DEMAND_L4_NODE, "values": "1x90"}
+    result = promtool_unit_tests(
+        plan,
+        tmp_path,
+        [
             {
-                "rule_files": ["rules.yaml"],
-                "evaluation_interval": "1m",
-                "tests": [
+                "interval": "1m",
+                "input_series": [node, {"series": 'DCGM_FI_DEV_GPU_UTIL{node="n1",gpu="0"}', "values": "0x90"}],
+                "alert_rule_test": [
+                    {"eval_time": f"{window - 2}m", "alertname": "GpuPoolIdle", "exp_alerts": []},
                     {
-                        "interval": "1m",
-                        "input_series": [
-                            {"series": 'kube_node_labels{node="n1",label_llm_serving_pool="l4",label_llm_serving_capacity_type="on-demand"}', "values": "1x90"},
-                            {"series": 'DCGM_FI_DEV_GPU_UTIL{node="n1",gpu="0"}', "values": "0x90"},
-                        ],
-                        "alert_rule_test": [
-                            {"eval_time": f"{window - 2}m", "alertname": "GpuPoolIdle", "exp_alerts": []},
-                            {
-                                "eval_time": f"{window + 5}m",
-                                "alertname": "GpuPoolIdle",
-                                "exp_alerts": [{"exp_labels": {"severity": "warning", "pool": "l4"}, "exp_annotations": idle["annotations"]}],
-                            },
-                        ],
-                    },
-                    {
-                        "interval": "1m",
-                        "input_series": [
-                            {"series": 'kube_node_labels{node="n1",label_llm_serving_pool="l4",label_llm_serving_capacity_type="on-demand"}', "values": "1x90"},
-                            {"series": 'DCGM_FI_DEV_GPU_UTIL{node="n1",gpu="0"}', "values": "60x90"},  # busy GPUs: no alarm
-                        ],
-                        "alert_rule_test": [{"eval_time": f"{window + 5}m", "alertname": "GpuPoolIdle", "exp_alerts": []}],
+                        "eval_time": f"{window + 5}m",
+                        "alertname": "GpuPoolIdle",
+                        "exp_alerts": [{"exp_labels": {"severity": "warning", "pool": "l4"}, "exp_annotations": idle["annotations"]}],
                     },
                 ],
-            }
-        )
+            },
+            {
+                "interval": "1m",
+                "input_series": [node, {"series": 'DCGM_FI_DEV_GPU_UTIL{node="n1",gpu="0"}', "values": "60x90"}],  # busy GPUs: no alarm
+                "alert_rule_test": [{"eval_time": f"{window + 5}m", "alertname": "GpuPoolIdle", "exp_alerts": []}],
+            },
+        ],
     )
-    result = promtool("test", "rules", "test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -102,53 +108,28 @@ def test_live_cost_per_million_tokens_for_a_known_token_rate_and_pool_price(plan
         config["llm-serving:catalog"] = {"instances": {"g6.xlarge": {"onDemandUsdHour": 3.6, "spotDiscount": 0.5}}}
 
     plan = plan_of(*write_stack("dev", edit=price))
-    write_rules(plan, tmp_path)
-    node = 'kube_node_labels{node="n1",label_llm_serving_pool="l4",label_llm_serving_capacity_type="on-demand"}'
-    spot_node = 'kube_node_labels{node="n2",label_llm_serving_pool="l4",label_llm_serving_capacity_type="spot"}'
-    (tmp_path / "test.yaml").write_text(
-        yaml.safe_dump(
+    result = promtool_unit_tests(
+        plan,
+        tmp_path,
+        [
             {
-                "rule_files": ["rules.yaml"],
-                "evaluation_interval": "1m",
-                "tests": [
-                    {
-                        "interval": "1m",
-                        "input_series": [
-                            {"series": node, "values": "1x30"},
-                            {"series": 'vllm:generation_tokens_total{model_name="llama-8b",llm_serving_pool="l4"}', "values": "0+60000x30"},  # 1,000 tokens/s
-                        ],
-                        "promql_expr_test": [
-                            {"expr": "round(llm_serving:pool_cost_usd_per_hour, 0.0001)", "eval_time": "20m", "exp_samples": [{"labels": '{pool="l4"}', "value": 3.6}]},
-                            {"expr": "round(llm_serving:pool_tokens:rate5m, 0.0001)", "eval_time": "20m", "exp_samples": [{"labels": '{pool="l4"}', "value": 1000}]},
-                            {
-                                "expr": "round(llm_serving:pool_cost_usd_per_million_tokens, 0.0001)",
-                                "eval_time": "20m",
-                                "exp_samples": [{"labels": '{pool="l4"}', "value": 1}],
-                            },
-                            {"expr": "round(llm_serving:cost_usd_per_million_tokens, 0.0001)", "eval_time": "20m", "exp_samples": [{"labels": "{}", "value": 1}]},
-                        ],
-                    },
-                    {
-                        # A spot node joins: $1.80 more per hour for the same 1,000 tokens/s, $1.50 per million.
-                        "interval": "1m",
-                        "input_series": [
-                            {"series": node, "values": "1x30"},
-                            {"series": spot_node, "values": "1x30"},
-                            {"series": 'vllm:generation_tokens_total{model_name="llama-8b",llm_serving_pool="l4"}', "values": "0+60000x30"},
-                        ],
-                        "promql_expr_test": [
-                            {
-                                "expr": "round(llm_serving:pool_cost_usd_per_million_tokens, 0.0001)",
-                                "eval_time": "20m",
-                                "exp_samples": [{"labels": '{pool="l4"}', "value": 1.5}],
-                            }
-                        ],
-                    },
+                "interval": "1m",
+                "input_series": [{"series": ON_DEMAND_L4_NODE, "values": "1x30"}, TOKENS_1000_PER_SECOND],
+                "promql_expr_test": [
+                    rounded("llm_serving:pool_cost_usd_per_hour", '{pool="l4"}', 3.6),
+                    rounded("llm_serving:pool_tokens:rate5m", '{pool="l4"}', 1000),
+                    rounded("llm_serving:pool_cost_usd_per_million_tokens", '{pool="l4"}', 1),
+                    rounded("llm_serving:cost_usd_per_million_tokens", "{}", 1),
                 ],
-            }
-        )
+            },
+            {
+                # A spot node joins: $1.80 more per hour for the same 1,000 tokens/s, $1.50 per million.
+                "interval": "1m",
+                "input_series": [{"series": ON_DEMAND_L4_NODE, "values": "1x30"}, {"series": SPOT_L4_NODE, "values": "1x30"}, TOKENS_1000_PER_SECOND],
+                "promql_expr_test": [rounded("llm_serving:pool_cost_usd_per_million_tokens", '{pool="l4"}', 1.5)],
+            },
+        ],
     )
-    result = promtool("test", "rules", "test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
