@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 if __package__:
-    from infra.cli import main
+    from infra.offline.cli import main
 
     sys.exit(main(sys.argv[1:]))
 else:

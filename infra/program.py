@@ -12,23 +12,23 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import PROJECT
-from infra.autoscaling import keda
-from infra.cluster import Cluster, ClusterArgs
-from infra.config import Secrets, StackConfig, load, load_secrets
-from infra.economics import stack_cost
-from infra.gpu_device_plugin import device_plugin
-from infra.gpu_pools import GpuNodePool, GpuNodePoolArgs
-from infra.kube import kubeconfig, provider
-from infra.monitoring import MonitoringArgs, MonitoringStack, PoolPrice
-from infra.network import Network, NetworkArgs
-from infra.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
-from infra.serving import NAMESPACE as SERVING_NAMESPACE
-from infra.serving import Serving, ServingArgs
-from infra.sizing import size_model
-from infra.storage import default_storage_class
+from infra.aws.cluster import Cluster, ClusterArgs
+from infra.aws.gpu_pools import GpuNodePool, GpuNodePoolArgs
+from infra.aws.network import Network, NetworkArgs
+from infra.cluster_services.device_plugin import device_plugin
+from infra.cluster_services.keda import keda
+from infra.cluster_services.kube import kubeconfig, provider
+from infra.cluster_services.monitoring import MonitoringArgs, MonitoringStack, PoolPrice
+from infra.cluster_services.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from infra.cluster_services.storage import default_storage_class
+from infra.config.load import Secrets, load, load_secrets
+from infra.deployment import Deployment, derive
+from infra.names import SERVING_NAMESPACE
+from infra.serving.workloads import Serving, ServingArgs
 
 
-def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None:
+def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
+    config, stack = deployment.config, deployment.stack
     name = f"{PROJECT}-{stack}"
     aws_provider = aws.Provider(
         f"{name}-aws",
@@ -78,7 +78,7 @@ def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None
     default_storage_class(f"{name}-gp3", opts=on_cluster)
     monitoring = None
     if config.monitoring.enabled:
-        monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(config), opts=on_cluster)
+        monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(deployment), opts=on_cluster)
     pod_autoscaler = keda(f"{name}-keda", opts=on_cluster) if any(m.autoscaling.enabled for m in config.models) else None
     if config.models or config.embeddings.enabled or config.fallback.enabled:
         prerequisites = [r for r in (monitoring, pod_autoscaler) if r]  # their CRDs: ServiceMonitor, ScaledObject
@@ -109,20 +109,19 @@ def build(config: StackConfig, stack: str, secrets: Secrets = Secrets()) -> None
     )
 
 
-def monitoring_args(config: StackConfig) -> MonitoringArgs:
+def monitoring_args(deployment: Deployment) -> MonitoringArgs:
     """Node prices and configured cost per pool, and the API price to break even with, for the rules."""
-    sizings = [size_model(config, model) for model in config.models]
-    cost = stack_cost(config, sizings)
-    pools = []
-    for pool in config.gpu_pools:
-        instance = config.instance(pool.instance_types[0])
-        configured = next(p["hourly_usd"] for p in cost["pools"] if p["pool"] == pool.name)
-        pools.append(PoolPrice(pool.name, instance.on_demand_usd_hour, instance.spot_usd_hour, configured))
-    break_even = cost.get("api", {}).get("usd_per_million_tokens", 0.0)
-    return MonitoringArgs(monitoring=config.monitoring, pools=pools, serving_namespace=SERVING_NAMESPACE, break_even_usd_per_million=break_even)
+    pools = [PoolPrice(p.pool, p.on_demand_usd_hour, p.spot_usd_hour, round(p.hourly_usd, 4)) for p in deployment.pools]
+    return MonitoringArgs(
+        monitoring=deployment.config.monitoring,
+        pools=pools,
+        serving_namespace=SERVING_NAMESPACE,
+        break_even_usd_per_million=deployment.break_even_usd_per_million_tokens,
+    )
 
 
-def run() -> None:
-    """Entry point under `pulumi up` / `pulumi preview`: validate first, then build."""
-    config = load()
-    build(config, pulumi.get_stack(), load_secrets())
+def run() -> Deployment:
+    """Entry point under `pulumi up` / `pulumi preview`: validate, derive the deployment model, then build."""
+    deployment = derive(pulumi.get_stack(), load())
+    build(deployment, load_secrets())
+    return deployment

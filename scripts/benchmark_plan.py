@@ -22,7 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra import helm, plan  # noqa: E402
+from infra import plan  # noqa: E402
+from infra.offline import helm
 
 
 def generated_stack(models: int) -> dict:

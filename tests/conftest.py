@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.mocks import RegisteredResource
-from infra.plan import STACKS_DIR, Plan, run_plan
+from infra.offline.mocks import RegisteredResource
+from infra.offline.plan import STACKS_DIR, Plan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS_DIR.glob("Pulumi.*.yaml"))

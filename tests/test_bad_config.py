@@ -8,9 +8,9 @@ from pathlib import Path
 import pulumi.runtime
 import pytest
 
-from infra import cli
-from infra.config import ConfigError
-from infra.plan import run_plan
+from infra.config.problems import ConfigError
+from infra.offline import cli
+from infra.offline.plan import run_plan
 
 BAD_STACKS = Path(__file__).parent / "bad_stacks"
 
@@ -115,8 +115,8 @@ def test_the_pulumi_program_refuses_the_same_stack_before_creating_anything():
     import runpy
 
     from infra import PROJECT
-    from infra.mocks import PlanMocks, RecordingMonitor
-    from infra.plan import read_stack_config, stack_file
+    from infra.offline.mocks import PlanMocks, RecordingMonitor
+    from infra.offline.plan import read_stack_config, stack_file
     from tests.conftest import ROOT
 
     values, secrets = read_stack_config(stack_file("llama-70b-16-bit-on-one-80gb-gpu", BAD_STACKS))

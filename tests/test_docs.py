@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from infra import config_reference
+from infra.config import reference as config_reference
 from tests.conftest import ROOT
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from infra.capacity.economics import HOURS_PER_MONTH, cost_per_million_tokens
 from infra.catalog import gpu_instances, platform_prices
-from infra.economics import HOURS_PER_MONTH, cost_per_million_tokens
 from tests.conftest import stack_config
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra.aws_api import enum
 from infra.catalog import gpu_instances
-from infra.config import CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
+from infra.catalog.aws_api import enum
+from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
 from tests.conftest import EXAMPLE_STACKS, of_type, one, stack_config
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

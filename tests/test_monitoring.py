@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from infra.catalog import _load
-from infra.embeddings import TEI_IMAGE_TAGS
+from infra.serving.embeddings import TEI_IMAGE_TAGS
 from tests.conftest import of_type, stack_config
 
 PROMTOOL = shutil.which("promtool")

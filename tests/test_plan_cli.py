@@ -11,8 +11,8 @@ import sys
 import pulumi.runtime
 
 from infra import PROJECT
-from infra.mocks import PlanMocks, RecordingMonitor
-from infra.plan import read_stack_config, stack_file
+from infra.offline.mocks import PlanMocks, RecordingMonitor
+from infra.offline.plan import read_stack_config, stack_file
 from tests.conftest import ROOT
 
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from infra import report
-from infra.diff import diff_plans, gpu_counts
+from infra.offline import report
+from infra.offline.diff import diff_plans, gpu_counts
 from tests.conftest import EXAMPLE_STACKS, ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"

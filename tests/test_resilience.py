@@ -7,12 +7,18 @@ import json
 
 import yaml
 
-from infra.resilience import after_spot_loss
+from infra.capacity.resilience import after_spot_loss
+from infra.offline.graph import gpu_pods, on_demand_nodes
 from tests.conftest import of_type, stack_config
 
 
+def test_the_planned_graph_survives_spot_loss_as_the_deployment_model_says(example_plan):
+    from_graph = after_spot_loss(on_demand_nodes(example_plan.resources), gpu_pods(example_plan.manifests))
+    assert from_graph == dict(example_plan.deployment.survivors)
+
+
 def test_removing_every_spot_node_leaves_each_model_at_least_its_floor(example_plan):
-    survivors = after_spot_loss(example_plan.resources, example_plan.manifests)
+    survivors = example_plan.deployment.survivors
     for model in stack_config(example_plan.stack).get("llm-serving:models", []):
         assert survivors[model["name"]].replicas_after_spot_loss >= model["replicas"]["baseline"], model["name"]
         assert survivors[model["name"]].replicas_planned > survivors[model["name"]].replicas_after_spot_loss or not model["replicas"].get("spot")

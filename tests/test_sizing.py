@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.catalog import GIB, checkpoints, gpu_instances, model_architectures
-from infra.sizing import (
+from infra.capacity.sizing import (
     EFFICIENCY,
     ServingSetup,
     Workload,
@@ -16,6 +15,7 @@ from infra.sizing import (
     output_tokens_per_second,
     weight_bytes,
 )
+from infra.catalog import GIB, checkpoints, gpu_instances, model_architectures
 
 ARCH = model_architectures()
 A100_80 = gpu_instances()["p4de.24xlarge"]

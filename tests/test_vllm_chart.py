@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from infra import helm, plan as plan_module
-from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL
-from infra.mocks import MASK
+from infra.names import CAPACITY_TYPE_LABEL, POOL_LABEL
+from infra.offline import helm
+from infra.offline import plan as plan_module
+from infra.offline.mocks import MASK
 from tests.conftest import of_type, stack_config, validate_manifest
 
 VLLM_CHART = "charts/vllm"

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.iam import irsa_role, policy_document
 from infra.catalog import helm_charts
-from infra.cluster import SYSTEM_ROLE_LABEL
-from infra.iam import irsa_role, policy_document
-from infra.kube import third_party_chart
+from infra.cluster_services.kube import third_party_chart
+from infra.names import KUBE_SYSTEM_NAMESPACE, SYSTEM_ROLE_LABEL
 
-NAMESPACE = "kube-system"
+NAMESPACE = KUBE_SYSTEM_NAMESPACE
 SERVICE_ACCOUNT = "cluster-autoscaler"
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import ExistingVpc, NewVpc
+from infra.config.cluster import ExistingVpc, NewVpc
 
 
 def plan_subnets(cidr: str, zones: int) -> tuple[list[str], list[str]]:

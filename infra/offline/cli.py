@@ -21,11 +21,12 @@ from pathlib import Path
 
 import yaml
 
-from infra import config_reference, report
-from infra.config import ConfigError
-from infra.diff import PlanDiff, diff_plans
-from infra.mocks import RegisteredResource
-from infra.plan import STACKS_DIR, Plan, StackNotFound, run_plan
+from infra.config import reference as config_reference
+from infra.config.problems import ConfigError
+from infra.offline import report
+from infra.offline.diff import PlanDiff, diff_plans
+from infra.offline.mocks import RegisteredResource
+from infra.offline.plan import STACKS_DIR, Plan, StackNotFound, run_plan
 
 EXIT_OK, EXIT_INVALID = 0, 2  # an unexpected exception exits 1
 

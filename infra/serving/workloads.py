@@ -18,22 +18,25 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL, Embeddings, Fallback, ModelDeployment, Secrets
-from infra.embeddings import embeddings_release
-from infra.iam import irsa_role, policy_document
-from infra.router import RELEASE as ROUTER_RELEASE
-from infra.router import drain_seconds, litellm_config, router_values
+from infra import CHARTS_DIR
+from infra.aws.iam import irsa_role, policy_document
+from infra.config.load import Secrets
+from infra.config.models import ModelDeployment
+from infra.config.serving import Embeddings, Fallback
+from infra.names import CAPACITY_TYPE_LABEL, POOL_LABEL, SERVING_NAMESPACE
+from infra.serving.embeddings import embeddings_release
+from infra.serving.router import RELEASE as ROUTER_RELEASE
+from infra.serving.router import drain_seconds, litellm_config, router_values
 
-NAMESPACE = "llm-serving"
-VLLM_CHART = Path(__file__).resolve().parent.parent / "charts" / "vllm"
-ROUTER_CHART = Path(__file__).resolve().parent.parent / "charts" / "router"
+NAMESPACE = SERVING_NAMESPACE
+VLLM_CHART = CHARTS_DIR / "vllm"
+ROUTER_CHART = CHARTS_DIR / "router"
 CREDENTIALS_SECRET = "model-credentials"
 HF_TOKEN_KEY, API_KEY_KEY = "hf-token", "api-key"
 HOSTED_KEYS = {"anthropic": "anthropic-api-key", "openai": "openai-api-key"}

@@ -18,9 +18,13 @@ doubling of tensor parallel (communication); see tests/test_sizing.py for the fi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from infra.catalog import GIB, GpuInstance, ModelArchitecture
+from infra.catalog import GIB, GpuInstance, ModelArchitecture, checkpoints, model_architectures
+from infra.config.models import ModelDeployment
+from infra.config.problems import Problem
+from infra.config.stack import StackConfig
 
 # Calibrated on the two published vLLM offline results the kit is held to (sglang
 # benchmark/benchmark_vllm_060): Llama-3.1-8B BF16 on 1x A100-80GB, 4,132 output tok/s, and
@@ -223,10 +227,8 @@ class ModelSizing:
         }
 
 
-def architecture_of(model) -> ModelArchitecture | None:
+def architecture_of(model: ModelDeployment) -> ModelArchitecture | None:
     """The model's shape: from stack config, the named catalog architecture, or the checkpoint catalog."""
-    from infra.catalog import checkpoints, model_architectures
-
     if model.shape is not None:
         values = model.shape.model_dump()
         values["active_params"] = values["active_params"] or values["params"]
@@ -237,9 +239,7 @@ def architecture_of(model) -> ModelArchitecture | None:
     return model_architectures()[checkpoint.architecture] if checkpoint else None
 
 
-def weight_bits_of(model) -> int | None:
-    from infra.catalog import checkpoints
-
+def weight_bits_of(model: ModelDeployment) -> int | None:
     if model.weight_bits is not None:
         return model.weight_bits
     if model.quantization in QUANTIZATION_BITS:
@@ -250,7 +250,7 @@ def weight_bits_of(model) -> int | None:
     return None if model.quantization else 16
 
 
-def setup_of(model, bits: int) -> ServingSetup:
+def setup_of(model: ModelDeployment, bits: int) -> ServingSetup:
     return ServingSetup(
         tensor_parallel=model.tensor_parallel_size,
         weight_bits=bits,
@@ -262,34 +262,32 @@ def setup_of(model, bits: int) -> ServingSetup:
     )
 
 
-def stack_problems(config) -> list[tuple[tuple, str, object]]:
-    """(key path, message, value) for every model that cannot run as configured."""
-    from infra.catalog import checkpoints
-
+def stack_problems(config: StackConfig) -> list[Problem]:
+    """Every model that cannot run as configured: one problem each, with what would fit instead."""
     problems = []
     for i, model in enumerate(config.models):
         shape = architecture_of(model)
         if shape is None:
             problems.append(
-                (("models", i, "huggingFaceId"), "the catalog does not know this model's shape; set models[].architecture to a catalog entry or give models[].shape", model.hugging_face_id)
+                Problem(("models", i, "huggingFaceId"), "the catalog does not know this model's shape; set models[].architecture to a catalog entry or give models[].shape", model.hugging_face_id)
             )
             continue
         bits = weight_bits_of(model)
         if bits is None:
-            problems.append((("models", i, "weightBits"), f"quantization {model.quantization} does not say the weight precision; set weightBits (4, 8 or 16)", None))
+            problems.append(Problem(("models", i, "weightBits"), f"quantization {model.quantization} does not say the weight precision; set weightBits (4, 8 or 16)", None))
             continue
         checkpoint = checkpoints().get(model.hugging_face_id)
         if model.quantization in ("awq", "awq_marlin", "gptq", "gptq_marlin") and checkpoint and checkpoint.weight_bits == 16:
-            problems.append((("models", i, "quantization"), f"{model.quantization} needs a 4-bit checkpoint, and {model.hugging_face_id} is 16-bit; use an AWQ/GPTQ repo, or fp8", model.quantization))
+            problems.append(Problem(("models", i, "quantization"), f"{model.quantization} needs a 4-bit checkpoint, and {model.hugging_face_id} is 16-bit; use an AWQ/GPTQ repo, or fp8", model.quantization))
             continue
         pool = config.pool(model.pool)
         problem = fit_problem(shape, config.instance(pool.instance_types[0]), setup_of(model, bits), quantized=model.quantization is not None or bits == 4)
         if problem:
-            problems.append((("models", i), f"{model.name} on pool {pool.name}: {problem}", f"TP {model.tensor_parallel_size}, {bits}-bit"))
+            problems.append(Problem(("models", i), f"{model.name} on pool {pool.name}: {problem}", f"TP {model.tensor_parallel_size}, {bits}-bit"))
     return problems
 
 
-def size_model(config, model) -> ModelSizing:
+def size_model(config: StackConfig, model: ModelDeployment) -> ModelSizing:
     """Sizing of a model of a valid stack (stack_problems found nothing)."""
     shape, bits = architecture_of(model), weight_bits_of(model)
     pool = config.pool(model.pool)
@@ -315,7 +313,7 @@ def size_model(config, model) -> ModelSizing:
     )
 
 
-def kv_warnings(sizings: list[ModelSizing]) -> list[str]:
+def kv_warnings(sizings: Sequence[ModelSizing]) -> list[str]:
     notes = []
     for s in sizings:
         if s.fit.max_full_length_sequences < SEVERE_KV_SHORTFALL * s.max_num_seqs:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infra.config import Embeddings, Fallback, ModelDeployment
+from infra.config.models import ModelDeployment
+from infra.config.serving import Embeddings, Fallback
+from infra.names import ROUTER_RELEASE
 
-RELEASE = "router"
+RELEASE = ROUTER_RELEASE
 FALLBACK_MODEL = "hosted-fallback"
 VLLM_PORT = 8000
 

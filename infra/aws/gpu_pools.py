@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL, GpuPool
-from infra.nodes import NodeGroupSpec, launch_template, node_group
+from infra.aws.nodes import NodeGroupSpec, launch_template, node_group
+from infra.config.pools import GpuPool
+from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}  # EKS API spelling of NoSchedule
 

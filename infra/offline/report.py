@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import jinja2
 
-from infra.diff import PlanDiff, show
-from infra.sizing import ModelSizing
+from infra.capacity.sizing import ModelSizing
+from infra.offline.diff import PlanDiff, show
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 _ENV.filters["usd"] = lambda value: f"${value:,.2f}"

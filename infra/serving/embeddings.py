@@ -4,16 +4,16 @@ on the system nodes or one GPU per replica in a GPU pool, with the image built f
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.cluster import SYSTEM_ROLE_LABEL
-from infra.config import CAPACITY_TYPE_LABEL, POOL_LABEL, Embeddings
+from infra import CHARTS_DIR
+from infra.config.serving import Embeddings
+from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SYSTEM_ROLE_LABEL
 
-TEI_CHART = Path(__file__).resolve().parent.parent / "charts" / "tei"
-RELEASE = "embeddings"
+TEI_CHART = CHARTS_DIR / "tei"
+RELEASE = EMBEDDINGS_RELEASE
 
 # TEI publishes one image per GPU architecture (README "Docker Images"): Ampere 8.0 (A100) "1.9",
 # Ampere 8.6 (A10/A10G) "86-1.9", Ada 8.9 (L4, L40S) "89-1.9", Hopper (H100, H200) "hopper-1.9".

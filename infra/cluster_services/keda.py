@@ -6,10 +6,10 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.cluster import SYSTEM_ROLE_LABEL
-from infra.kube import third_party_chart
+from infra.cluster_services.kube import third_party_chart
+from infra.names import KEDA_NAMESPACE, SYSTEM_ROLE_LABEL
 
-NAMESPACE = "keda"
+NAMESPACE = KEDA_NAMESPACE
 
 
 def keda(name: str, opts: pulumi.ResourceOptions) -> k8s.helm.v4.Chart:

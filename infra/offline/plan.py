@@ -18,16 +18,15 @@ import pulumi
 import pulumi.runtime
 import yaml
 
-from infra import PROJECT, helm
+from infra import PROJECT, REPO_ROOT
+from infra.capacity.sizing import ModelSizing
+from infra.config.checks import advisories
+from infra.deployment import Deployment
+from infra.offline import helm
+from infra.offline.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
 from infra.program import run
-from infra.resilience import after_spot_loss
-from infra.sizing import ModelSizing, kv_warnings, size_model
-from infra.config import advisories, load
-from infra.economics import capacity_warnings, stack_cost
-from infra.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
 
-ROOT = Path(__file__).resolve().parent.parent
-STACKS_DIR = ROOT / "stacks"
+STACKS_DIR = REPO_ROOT / "stacks"
 
 
 class StackNotFound(Exception):
@@ -73,26 +72,27 @@ def render_local_charts(resources: list[RegisteredResource]) -> dict[str, list[d
 
 @dataclass
 class Plan:
-    stack: str
+    """The planned graph and what the deployment model says about it."""
+
+    deployment: Deployment
     resources: list[RegisteredResource]
     manifests: dict[str, list[dict[str, Any]]]
-    sizing: list[ModelSizing]
-    cost: dict[str, Any]
     warnings: list[str]
 
+    @property
+    def stack(self) -> str:
+        return self.deployment.stack
+
+    @property
+    def sizing(self) -> tuple[ModelSizing, ...]:
+        return self.deployment.sizing
+
+    @property
+    def cost(self) -> dict[str, Any]:
+        return dict(self.deployment.cost)
+
     def resilience(self) -> dict[str, Any]:
-        """Per model: its floor, and the replicas and output tokens/s left when every spot node is gone."""
-        survivors = after_spot_loss(self.resources, self.manifests)
-        result = {}
-        for sizing in self.sizing:
-            left = survivors[sizing.model].replicas_after_spot_loss if sizing.model in survivors else 0
-            result[sizing.model] = {
-                "floor": sizing.replicas_on_demand,
-                "replicas_planned": sizing.replicas_on_demand + sizing.replicas_spot,
-                "replicas_after_spot_loss": left,
-                "output_tokens_per_second_after_spot_loss": round(left * sizing.output_tokens_per_second, 1),
-            }
-        return result
+        return self.deployment.resilience()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,22 +126,13 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
     pulumi.runtime.settings.ROOT.set(None)  # a fresh root stack resource for each plan in this process
     pulumi.runtime.set_all_config(values, secret_keys)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.test(run)()
+    derived: list[Deployment] = []
+    pulumi.runtime.test(lambda: derived.append(run()))()
     resources = monitor.registered()
-    config = load()  # already validated by the program run above
-    sizing = [size_model(config, model) for model in config.models]
-    plan = Plan(
-        stack=stack,
+    (deployment,) = derived
+    return Plan(
+        deployment=deployment,
         resources=resources,
         manifests=render_local_charts(resources),
-        sizing=sizing,
-        cost=stack_cost(config, sizing),
-        warnings=advisories(config) + kv_warnings(sizing) + capacity_warnings(config, sizing),
+        warnings=advisories(deployment.config) + list(deployment.warnings),
     )
-    for model, left in plan.resilience().items():
-        if left["replicas_after_spot_loss"] < left["floor"]:
-            plan.warnings.append(
-                f"{model}: only {left['replicas_after_spot_loss']} of its {left['floor']} on-demand replicas fit on the pool's on-demand "
-                "baseline nodes; a spot reclaim would leave it below its floor (raise the pool's onDemand.baseline)"
-            )
-    return plan

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.cluster import SYSTEM_ROLE_LABEL
-from infra.config import CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL, Monitoring
-from infra.dashboards import dashboards_json
-from infra.kube import third_party_chart
+from infra import CHARTS_DIR
+from infra.cluster_services.dashboards import dashboards_json
+from infra.cluster_services.kube import third_party_chart
+from infra.config.monitoring import Monitoring
+from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, MONITORING_NAMESPACE, POOL_LABEL, SYSTEM_ROLE_LABEL
 
-NAMESPACE = "monitoring"
-MONITORING_CHART = Path(__file__).resolve().parent.parent / "charts" / "llm-monitoring"
+NAMESPACE = MONITORING_NAMESPACE
+MONITORING_CHART = CHARTS_DIR / "llm-monitoring"
 
 
 @dataclass(frozen=True)

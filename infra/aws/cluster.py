@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import ClusterConfig, SystemNodes
-from infra.iam import irsa_role, managed_policy_arn, policy_document, service_trust_policy
-from infra.nodes import NodeGroupSpec, launch_template, node_group
-
-SYSTEM_ROLE_LABEL = "llm-serving/role"
+from infra.aws.iam import irsa_role, managed_policy_arn, policy_document, service_trust_policy
+from infra.aws.nodes import NodeGroupSpec, launch_template, node_group
+from infra.config.cluster import ClusterConfig, SystemNodes
+from infra.names import SYSTEM_ROLE_LABEL
 
 # kube-proxy, the VPC CNI and the pod identity agent must run before nodes can become Ready.
 _BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")

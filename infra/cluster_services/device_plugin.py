@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.config import GPU_LABEL
-from infra.kube import third_party_chart
+from infra.cluster_services.kube import third_party_chart
+from infra.names import GPU_LABEL
 
 DEVICE_PLUGIN_VALUES = {
     "affinity": {

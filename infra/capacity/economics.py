@@ -14,11 +14,14 @@ pool's first instance type's on-demand price less its spot discount.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from infra.capacity.sizing import ModelSizing
 from infra.catalog import platform_prices
-from infra.config import ExistingVpc, GpuPool, StackConfig
-from infra.sizing import ModelSizing
+from infra.config.cluster import ExistingVpc
+from infra.config.pools import GpuPool
+from infra.config.stack import StackConfig
 
 HOURS_PER_MONTH = 730  # 8,760 hours / 12
 
@@ -38,6 +41,7 @@ class PoolCost:
     on_demand_nodes_needed: int  # for the configured replicas, before the node groups' maximums
     spot_nodes_needed: int
     on_demand_nodes: int
+    on_demand_nodes_max: int
     spot_nodes: int
     spot_nodes_max: int
     on_demand_usd_hour: float  # per node
@@ -52,7 +56,7 @@ class PoolCost:
         return self.on_demand_nodes * self.on_demand_usd_hour + self.spot_nodes_max * self.spot_usd_hour
 
 
-def pool_cost(config: StackConfig, pool: GpuPool, sizings: list[ModelSizing]) -> PoolCost:
+def pool_cost(config: StackConfig, pool: GpuPool, sizings: Sequence[ModelSizing]) -> PoolCost:
     instance = config.instance(pool.instance_types[0])
 
     def nodes_for(replicas: int, tensor_parallel: int) -> float:
@@ -72,6 +76,7 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: list[ModelSizing]) ->
         gpu=instance.gpu,
         gpus_per_node=instance.gpus,
         on_demand_nodes=min(on_demand, pool.on_demand.max_nodes),
+        on_demand_nodes_max=pool.on_demand.max_nodes,
         spot_nodes=min(spot, pool.spot.max),
         spot_nodes_max=pool.spot.max,
         on_demand_usd_hour=instance.on_demand_usd_hour,
@@ -79,15 +84,14 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: list[ModelSizing]) ->
     )
 
 
-def capacity_warnings(config: StackConfig, sizings: list[ModelSizing]) -> list[str]:
+def capacity_warnings(pools: Sequence[PoolCost]) -> list[str]:
     """Pools whose node-group maximums cannot hold the configured replicas."""
     notes = []
-    for pool in config.gpu_pools:
-        cost = pool_cost(config, pool, sizings)
-        if cost.on_demand_nodes_needed > pool.on_demand.max_nodes:
-            notes.append(f"pool {pool.name}: the on-demand replicas need {cost.on_demand_nodes_needed} nodes but onDemand.max is {pool.on_demand.max_nodes}; some stay pending")
-        if cost.spot_nodes_needed > pool.spot.max:
-            notes.append(f"pool {pool.name}: the spot replicas need {cost.spot_nodes_needed} nodes but spot.max is {pool.spot.max}; some stay pending")
+    for cost in pools:
+        if cost.on_demand_nodes_needed > cost.on_demand_nodes_max:
+            notes.append(f"pool {cost.pool}: the on-demand replicas need {cost.on_demand_nodes_needed} nodes but onDemand.max is {cost.on_demand_nodes_max}; some stay pending")
+        if cost.spot_nodes_needed > cost.spot_nodes_max:
+            notes.append(f"pool {cost.pool}: the spot replicas need {cost.spot_nodes_needed} nodes but spot.max is {cost.spot_nodes_max}; some stay pending")
     return notes
 
 
@@ -104,10 +108,9 @@ def platform_hourly(config: StackConfig) -> dict[str, float]:
     }
 
 
-def stack_cost(config: StackConfig, sizings: list[ModelSizing]) -> dict:
-    """The plan's `cost` object."""
+def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Sequence[PoolCost]) -> dict:
+    """The plan's `cost` object, from the models' sizing and the pools' node counts."""
     economics = config.economics
-    pools = [pool_cost(config, pool, sizings) for pool in config.gpu_pools]
     platform = platform_hourly(config)
     hourly = sum(platform.values()) + sum(p.hourly_usd for p in pools)
     hourly_full = sum(platform.values()) + sum(p.hourly_usd_full_spot_scale_out for p in pools)

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from infra import PROJECT
-from infra.config import SECRET_KEYS, StackConfig
+from infra.config.load import SECRET_KEYS
+from infra.config.stack import StackConfig
 
 _TEMPLATE = jinja2.Template(
     """| key | type | default | description | example |

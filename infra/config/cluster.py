@@ -1,0 +1,103 @@
+"""The `cluster`, `cluster.network` and `systemNodes` sections: the VPC, the EKS control plane and
+the CPU nodes for cluster services."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from infra.config.base import Cidr, ConfigModel, Ec2InstanceType, IamPrincipalArn, KubernetesVersion, at_least, config_error
+
+
+class NewVpc(ConfigModel):
+    """A VPC created by the kit: private subnets for nodes, public subnets for load balancers and NAT."""
+
+    cidr: Cidr = Field("10.0.0.0/16", description="The VPC's IPv4 CIDR block (a /16 to /20).", examples=["10.0.0.0/16"])
+    zone_count: int = Field(3, ge=2, le=6, description="How many availability zones to span (EKS needs at least 2).", examples=[3])
+    zones: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="Explicit zone names instead of the first `zoneCount` available ones (GPU capacity differs by zone).",
+        examples=[["us-east-1a", "us-east-1b", "us-east-1c"]],
+    )
+    nat_gateways: Literal["single", "perZone"] = Field(
+        "perZone", description="One NAT gateway for all zones (cheaper) or one per zone (survives a zone outage).", examples=["single"]
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _prefix_leaves_room_for_subnets(cls, value: str) -> str:
+        if not 16 <= ipaddress.IPv4Network(value).prefixlen <= 20:
+            raise config_error("cidr_size", "the VPC needs a /16 to /20 block so every zone gets a private and a public subnet")
+        return value
+
+    @property
+    def zone_total(self) -> int:
+        return len(self.zones) if self.zones else self.zone_count
+
+
+class ExistingVpc(ConfigModel):
+    """A VPC you already have. Its subnets must carry the EKS and load-balancer tags themselves."""
+
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="The VPC id.", examples=["vpc-0a1b2c3d4e5f67890"])
+    private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        min_length=2, description="Private subnets (at least two zones) for the control plane and nodes.", examples=[["subnet-0a1b2c3d", "subnet-1a2b3c4d"]]
+    )
+    public_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        [], description="Public subnets for internet-facing load balancers (optional).", examples=[["subnet-2a3b4c5d", "subnet-3a4b5c6d"]]
+    )
+
+
+class NetworkConfig(ConfigModel):
+    """Exactly one of `newVpc` and `existingVpc`; a new VPC with defaults when neither is given."""
+
+    new_vpc: NewVpc | None = Field(None, description="Create a VPC.", examples=[{"cidr": "10.0.0.0/16", "zoneCount": 3}])
+    existing_vpc: ExistingVpc | None = Field(None, description="Use an existing VPC.", examples=[{"vpcId": "vpc-0a1b2c3d4e5f67890"}])
+
+    @property
+    def vpc(self) -> NewVpc | ExistingVpc:
+        return self.existing_vpc or self.new_vpc or NewVpc()
+
+
+class EndpointAccess(ConfigModel):
+    """Who can reach the Kubernetes API server."""
+
+    private: bool = Field(True, description="Reachable from inside the VPC.", examples=[True])
+    public: bool = Field(True, description="Reachable from the internet, from `publicCidrs` only.", examples=[True])
+    public_cidrs: list[Cidr] = Field(
+        [], description="CIDR blocks allowed to reach a public endpoint (required when `public` is true).", examples=[["203.0.113.0/24"]]
+    )
+
+
+class ClusterConfig(ConfigModel):
+    """The EKS cluster."""
+
+    kubernetes_version: KubernetesVersion = Field("1.33", description="EKS Kubernetes version (quoted).", examples=["1.33"])
+    network: NetworkConfig = Field(NetworkConfig(), description="Where the cluster lives.", examples=[{"newVpc": {"zoneCount": 3}}])
+    endpoint: EndpointAccess = Field(description="API server endpoint access.", examples=[{"private": True, "public": True, "publicCidrs": ["203.0.113.0/24"]}])
+    admins: list[IamPrincipalArn] = Field(
+        [],
+        description="IAM roles or users given cluster-admin through EKS access entries (not the identity that runs `pulumi up`: it is admin already).",
+        examples=[["arn:aws:iam::123456789012:role/platform-admin"]],
+    )
+    log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = Field(
+        ["api", "audit", "authenticator"], description="Control-plane log types sent to CloudWatch.", examples=[["api", "audit"]]
+    )
+
+
+class SystemNodes(ConfigModel):
+    """The CPU node group for cluster services (CoreDNS, autoscaler, monitoring)."""
+
+    instance_types: list[Ec2InstanceType] = Field(["m7i.large"], min_length=1, description="EC2 instance types.", examples=[["m7i.large"]])
+    min_nodes: int = Field(2, ge=1, description="Minimum nodes.", examples=[2])
+    max_nodes: int = Field(4, ge=1, description="Maximum nodes (at least `minNodes`).", examples=[4])
+    root_volume_gib: int = Field(50, ge=20, le=16384, description="Root volume size in GiB.", examples=[50])
+
+    @field_validator("max_nodes")
+    @classmethod
+    def _max_at_least_min(cls, value: int, info) -> int:
+        return at_least(value, info, "min_nodes", this="maxNodes", other="minNodes")
+
+

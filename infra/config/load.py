@@ -1,0 +1,92 @@
+"""Reading a stack's configuration the way the Pulumi engine hands it to the program, and its secrets.
+
+Only this package reads `pulumi.Config`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as pulumi_runtime_config
+from pydantic import ValidationError
+
+from infra import PROJECT
+from infra.config.checks import cross_checks
+from infra.config.problems import ConfigError, Problem, problem_from
+from infra.config.stack import StackConfig
+
+# Keys that hold credentials. They never enter StackConfig: they are read as Pulumi secrets and
+# only ever travel as secret Outputs into Kubernetes Secrets.
+SECRET_KEYS = {
+    "huggingFaceToken": "Hugging Face token for gated or private models (HF_TOKEN in the vLLM pods)",
+    "apiKey": "API key clients must send (the router's master key, and VLLM_API_KEY in the vLLM pods)",
+    "anthropicApiKey": "Anthropic API key for a fallback.hostedModel of anthropic/...",
+    "openaiApiKey": "OpenAI API key for a fallback.hostedModel of openai/...",
+}
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials from stack config, as secret Outputs (None when the stack does not set them)."""
+
+    hugging_face_token: pulumi.Output[str] | None = None
+    api_key: pulumi.Output[str] | None = None
+    anthropic_api_key: pulumi.Output[str] | None = None
+    openai_api_key: pulumi.Output[str] | None = None
+
+
+def _secret_problems() -> list[Problem]:
+    problems = []
+    for key in SECRET_KEYS:
+        full = f"{PROJECT}:{key}"
+        if pulumi.Config(PROJECT).get(key) is not None and not pulumi_runtime_config.is_config_secret(full):
+            problems.append(Problem((key,), f"stored in plain text; set it with: pulumi config set --secret {full} <value>", "[plain text, not shown]"))
+    return problems
+
+
+def load_secrets() -> Secrets:
+    config = pulumi.Config(PROJECT)
+    return Secrets(
+        hugging_face_token=config.get_secret("huggingFaceToken"),
+        api_key=config.get_secret("apiKey"),
+        anthropic_api_key=config.get_secret("anthropicApiKey"),
+        openai_api_key=config.get_secret("openaiApiKey"),
+    )
+
+
+def parse(stack: str, raw: dict[str, Any], secret_problems: list[Problem] | None = None) -> StackConfig:
+    """Validate the `llm-serving:` keys of a stack (namespace stripped, secrets left out) into a StackConfig."""
+    problems = list(secret_problems or [])
+    try:
+        config = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(stack, problems + [problem_from(e) for e in exc.errors()]) from None
+    problems += cross_checks(config)
+    if problems:
+        raise ConfigError(stack, problems)
+    return config
+
+
+def _decode(text: str) -> Any:
+    """Pulumi hands structured config over as JSON text and plain values as text."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, (dict, list)) else text
+
+
+def raw_from_pulumi() -> dict[str, Any]:
+    """The stack's `llm-serving:` keys as the Pulumi engine (or the offline plan) set them."""
+    prefix = f"{PROJECT}:"
+    keys = set(pulumi_runtime_config.get_config_env()) | set(pulumi_runtime_config.CONFIG.get())
+    config = pulumi.Config(PROJECT)
+    names = [key[len(prefix) :] for key in sorted(keys) if key.startswith(prefix)]
+    return {name: _decode(config.get(name)) for name in names if name not in SECRET_KEYS}
+
+
+def load() -> StackConfig:
+    """The current stack's validated configuration."""
+    return parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems())

@@ -1,0 +1,31 @@
+"""The `monitoring` section: Prometheus, DCGM, alert thresholds and dashboards."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from infra.config.base import ConfigModel
+
+
+class AlertThresholds(ConfigModel):
+    """When the alerts fire."""
+
+    gpu_idle_percent: float = Field(5, ge=0, le=100, description="A pool whose GPUs average under this utilization (%)...", examples=[5])
+    gpu_idle_minutes: int = Field(30, ge=1, description="...for this long raises the idle-GPU cost alarm.", examples=[30])
+    requests_waiting: int = Field(20, ge=1, description="Requests waiting in one model's vLLM queues.", examples=[20])
+    kv_cache_usage: float = Field(0.95, gt=0, le=1, description="KV cache usage (0-1) of a model's busiest replica.", examples=[0.95])
+    ttft_p99_seconds: float = Field(2.0, gt=0, description="Time-to-first-token p99 target.", examples=[2.0])
+    e2e_p99_seconds: float = Field(60.0, gt=0, alias="e2eP99Seconds", description="End-to-end request latency p99 target.", examples=[60.0])
+    tei_queue: int = Field(64, ge=1, description="Texts waiting in a TEI replica's queue.", examples=[64])
+
+
+class Monitoring(ConfigModel):
+    """kube-prometheus-stack, DCGM exporter, our alert and recording rules, and dashboards."""
+
+    enabled: bool = Field(True, description="Deploy the monitoring stack.", examples=[True])
+    retention_days: int = Field(15, ge=1, le=365, description="Prometheus retention in days.", examples=[15])
+    storage_gib: int = Field(50, ge=10, description="Prometheus volume size (gp3) in GiB.", examples=[100])
+    grafana: bool = Field(True, description="Deploy Grafana with the kit's dashboards.", examples=[True])
+    alerts: AlertThresholds = Field(AlertThresholds(), description="Alert thresholds.", examples=[{"ttftP99Seconds": 1.5}])
+
+
