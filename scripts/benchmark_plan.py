@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra import plan  # noqa: E402
+from infra.offline import plan  # noqa: E402
 from infra.offline import helm
 
 

@@ -2,7 +2,7 @@
 pinned third-party Helm charts, each with its source in the YAML files beside this module.
 
 This module only loads and types them. Stack config may override numbers (see
-`infra.config.CatalogOverrides`); `with_overrides` applies them.
+`infra.config.economics.CatalogOverrides`); `with_overrides` applies them.
 """
 
 from __future__ import annotations

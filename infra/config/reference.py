@@ -1,4 +1,4 @@
-"""The README's configuration reference, generated from the pydantic models in infra/config.py,
+"""The README's configuration reference, generated from the pydantic models in infra/config/,
 so every key is documented with its type, default, description and an example.
 
 `python -m infra config-reference` prints it; a test keeps README.md in step.

@@ -104,7 +104,7 @@ class PlanMocks(Mocks):
             "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
         }
         if args.token not in answers:
-            raise NotImplementedError(f"the offline plan does not answer invoke {args.token}; add it to infra/mocks.py")
+            raise NotImplementedError(f"the offline plan does not answer invoke {args.token}; add it to infra/offline/mocks.py")
         return answers[args.token], []
 
 

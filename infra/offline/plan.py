@@ -1,7 +1,7 @@
-"""The offline plan: the real program, run in-process under the mock engine of infra/mocks.py.
+"""The offline plan: the real program, run in-process under the mock engine of infra/offline/mocks.py.
 
 No cloud credentials and no Pulumi CLI: the stack file is read the way the Pulumi CLI would hand
-it to the program, the program validates it (infra/config.py) and registers its resources, and
+it to the program, the program validates it (infra/config/) and registers its resources, and
 the plan returns every registration with its inputs. Secrets are masked in everything it prints.
 """
 
