@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
+from infra.capacity.pods import TEI_ON_CPU, TEI_ON_GPU
 from infra.config.serving import Embeddings
 from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SYSTEM_ROLE_LABEL
 
@@ -29,7 +30,7 @@ TEI_IMAGE_TAGS = {
 }
 
 
-def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict | None = None) -> dict:
+def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict, rollout: dict) -> dict:
     on_gpu = gpu is not None
     return {
         "image": {"repository": "ghcr.io/huggingface/text-embeddings-inference", "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
@@ -40,6 +41,7 @@ def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network
             "autoTruncate": embeddings.auto_truncate,
         },
         "replicas": embeddings.replicas,
+        "rollout": rollout,  # from placement: maxSurge 0 where there is no room for one more replica
         "placement": {
             "gpu": on_gpu,
             "poolLabel": POOL_LABEL,
@@ -48,21 +50,21 @@ def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network
             "capacityType": embeddings.capacity_type,
             "cpuNodeSelector": {SYSTEM_ROLE_LABEL: "system"},
         },
-        "resources": {"cpu": "2", "memory": "8Gi" if on_gpu else "4Gi"},
+        "resources": (TEI_ON_GPU if on_gpu else TEI_ON_CPU).values(),  # what placement placed
         "service": {"port": 80},
         "serviceMonitor": {"enabled": monitored, "interval": "15s"},
-        "networkPolicy": network_policy or {"enabled": False, "from": []},
+        "networkPolicy": network_policy,
     }
 
 
 def embeddings_release(
-    name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, network_policy: dict, opts: pulumi.ResourceOptions
+    name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, network_policy: dict, rollout: dict, opts: pulumi.ResourceOptions
 ) -> k8s.helm.v4.Chart:
     return k8s.helm.v4.Chart(
         name,
         name=RELEASE,
         chart=os.path.relpath(TEI_CHART),
         namespace=namespace,
-        values=tei_values(embeddings, gpu, monitored, network_policy),
+        values=tei_values(embeddings, gpu, monitored, network_policy, rollout),
         opts=opts,
     )

@@ -1,0 +1,398 @@
+"""Placement: every pod of a stack placed on the nodes of its node groups, in each phase of the
+stack's life, before anything is created.
+
+A node offers its allocatable CPU and memory (capacity less EKS's kube-reserved share and the
+eviction threshold, as nodeadm computes them on AL2023), its GPUs and its pod slots, less what the
+cluster's DaemonSets request there. A pod goes to a node of a group it may run on (its pool's
+on-demand group; its pool with spot preferred and on-demand allowed; the system nodes) that still
+has room for all its requests: first an existing node (spot first for a spot Deployment), else a new
+node of the group the autoscaler's priority expander picks (spot over on-demand) while the group is
+below its maximum. The system node group is not autoscaled: it has its minimum. Packing is first
+fit, which is what a scheduler achieves when pods fill whole nodes' GPUs; mixed sizes in one pool may
+fragment more in a real cluster.
+
+Phases, each from the configured deploy:
+  deploy           the configured replicas; an on-demand floor (or a system pod) left unplaced is
+                   an error, a spot replica left unplaced a warning
+  full scale-out   every spot Deployment at its autoscaling maximum
+  rolling update   one more replica of each Deployment (maxSurge 1) at deploy and at full
+                   scale-out; where it does not fit the Deployment rolls with maxSurge 0, maxUnavailable 1
+  node drain       the busiest node of each group cordoned and its pods evicted one per Deployment
+                   at a time (PDB maxUnavailable 1): they move, wait for a node, or block the drain
+  spot loss        every spot node gone and spot dry: spot replicas move to on-demand room
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from infra.capacity.pods import Requests, Workload
+from infra.catalog import NodeShape, cluster_pods, node_shapes
+from infra.config.problems import Problem
+from infra.config.stack import StackConfig
+
+EVICTION_HARD_MIB = 100  # nodeadm's evictionHard memory.available
+SPOT_PRIORITY, DEFAULT_PRIORITY = 50, 10  # the Cluster Autoscaler's expanderPriorities (node_autoscaler.py)
+
+
+def kube_reserved_cpu_m(vcpu: int) -> int:
+    """nodeadm (awslabs/amazon-eks-ami nodeadm/internal/kubelet/config.go): 6 % of the first core,
+    1 % of the second, 0.5 % of the third and fourth, 0.25 % of every core above four."""
+    shares = [(1, 60), (1, 10), (2, 5)]
+    reserved, left = 0.0, vcpu
+    for cores, per_core in shares:
+        reserved += min(left, cores) * per_core
+        left -= min(left, cores)
+    return int(reserved + left * 2.5)
+
+
+def kube_reserved_memory_mib(eni_max_pods: int) -> int:
+    """nodeadm: 11 MiB per pod the node's ENIs can address, plus 255 MiB."""
+    return 11 * eni_max_pods + 255
+
+
+def max_pods(shape: NodeShape) -> int:
+    """Managed node groups cap max pods at 110 below 30 vCPUs, 250 above (EKS user guide)."""
+    return min(shape.eni_max_pods, 110 if shape.vcpu < 30 else 250)
+
+
+def allocatable(shape: NodeShape, gpus: int, daemonsets: Sequence[Requests]) -> tuple[Requests, int]:
+    """What pods other than DaemonSets can request on one node, and its free pod slots."""
+    cpu = shape.vcpu * 1000 - kube_reserved_cpu_m(shape.vcpu) - sum(d.cpu_m for d in daemonsets)
+    memory = shape.memory_mib - kube_reserved_memory_mib(shape.eni_max_pods) - EVICTION_HARD_MIB - sum(d.memory_mib for d in daemonsets)
+    return Requests(cpu, memory, gpus), max_pods(shape) - len(daemonsets)
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    name: str  # "<pool> on-demand", "<pool> spot", "system"
+    pool: str | None
+    capacity: str  # "on-demand", "spot" or "system"
+    instance_type: str  # the smallest of the group's types: what every node is sure to offer
+    room: Requests  # per node, after kube-reserved and DaemonSets
+    pods: int  # pod slots per node, after DaemonSets
+    min_nodes: int
+    max_nodes: int
+    priority: int
+
+
+def smallest(types: Sequence[str]) -> NodeShape | None:
+    known = [node_shapes()[t] for t in types if t in node_shapes()]
+    return min(known, key=lambda s: (s.vcpu, s.memory_mib), default=None)
+
+
+def daemonset_requests(on_gpu: bool) -> list[Requests]:
+    pods = cluster_pods()
+    return [Requests(p.cpu_m, p.memory_mib) for p in pods.daemonsets + (pods.gpu_daemonsets if on_gpu else ())]
+
+
+def gpu_group(pool: str, capacity: str, types: Sequence[str], gpus: int, low: int, high: int, priority: int) -> NodeGroup:
+    """One GPU node group; its nodes are assumed to be the smallest of its types."""
+    shape = smallest(types)
+    room, slots = allocatable(shape, gpus, daemonset_requests(on_gpu=True))
+    return NodeGroup(f"{pool} {capacity}", pool, capacity, shape.instance_type, room, slots, low, high, priority)
+
+
+def node_groups(config: StackConfig) -> tuple[tuple[NodeGroup, ...], list[str]]:
+    """The stack's node groups as placement sees them, and a warning per group it cannot model."""
+    groups, warnings = [], []
+    for pool in config.gpu_pools:
+        gpus = config.instance(pool.instance_types[0]).gpus
+        groups.append(gpu_group(pool.name, "on-demand", pool.instance_types[:1], gpus, pool.on_demand.baseline, pool.on_demand.max_nodes, DEFAULT_PRIORITY))
+        groups.append(gpu_group(pool.name, "spot", pool.instance_types, gpus, pool.spot.min, pool.spot.max, SPOT_PRIORITY))
+    system = config.system_nodes
+    shape = smallest(system.instance_types)
+    if shape is None:
+        warnings.append(f"systemNodes: no node shape in the catalog for {', '.join(system.instance_types)}; pods on the system nodes are not placed")
+    else:
+        room, slots = allocatable(shape, 0, daemonset_requests(on_gpu=False))
+        # No autoscaler tags on the system group: it runs its minimum.
+        groups.append(NodeGroup("system", None, "system", shape.instance_type, room, slots, system.min_nodes, system.min_nodes, DEFAULT_PRIORITY))
+    return tuple(groups), warnings
+
+
+# --- the simulated cluster -----------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    group: NodeGroup
+    cpu_m: int
+    memory_mib: int
+    gpus: int
+    pods: int
+    cordoned: bool = False
+    placed: list[str] = field(default_factory=list)  # workload names, one entry per pod
+
+    def fits(self, r: Requests) -> bool:
+        return not self.cordoned and self.cpu_m >= r.cpu_m and self.memory_mib >= r.memory_mib and self.gpus >= r.gpus and self.pods >= 1
+
+    def add(self, name: str, r: Requests) -> None:
+        self.cpu_m, self.memory_mib, self.gpus, self.pods = self.cpu_m - r.cpu_m, self.memory_mib - r.memory_mib, self.gpus - r.gpus, self.pods - 1
+        self.placed.append(name)
+
+
+def fits_empty(group: NodeGroup, r: Requests) -> bool:
+    return group.room.cpu_m >= r.cpu_m and group.room.memory_mib >= r.memory_mib and group.room.gpus >= r.gpus and group.pods >= 1
+
+
+@dataclass
+class Cluster:
+    groups: tuple[NodeGroup, ...]
+    nodes: list[Node] = field(default_factory=list)
+    spot_available: bool = True
+    pending: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def at_minimum(cls, groups: Sequence[NodeGroup]) -> Cluster:
+        cluster = cls(tuple(groups))
+        for group in groups:
+            for _ in range(group.min_nodes):
+                cluster.open(group)
+        return cluster
+
+    def open(self, group: NodeGroup) -> Node:
+        node = Node(group, group.room.cpu_m, group.room.memory_mib, group.room.gpus, group.pods)
+        self.nodes.append(node)
+        return node
+
+    def size(self, group: NodeGroup) -> int:
+        return sum(1 for n in self.nodes if n.group == group)
+
+    def allowed(self, w: Workload) -> list[NodeGroup]:
+        """The groups a workload's pods may use, most preferred first."""
+        if w.capacity == "system":
+            return [g for g in self.groups if g.capacity == "system"]
+        order = ["spot", "on-demand"] if w.capacity == "spot" else ["on-demand"]
+        return [g for c in order for g in self.groups if g.pool == w.pool and g.capacity == c]
+
+    def place_one(self, w: Workload) -> bool:
+        groups = self.allowed(w)
+        for group in groups:
+            for node in self.nodes:
+                if node.group == group and node.fits(w.requests):
+                    node.add(w.name, w.requests)
+                    return True
+        for group in sorted(groups, key=lambda g: -g.priority):  # the priority expander
+            if group.capacity == "spot" and not self.spot_available:
+                continue
+            if self.size(group) < group.max_nodes and fits_empty(group, w.requests):
+                self.open(group).add(w.name, w.requests)
+                return True
+        self.pending[w.name] = self.pending.get(w.name, 0) + 1
+        return False
+
+    def place(self, w: Workload, count: int) -> int:
+        return sum(self.place_one(w) for _ in range(count))
+
+    def running(self, name: str, capacity: str | None = None) -> int:
+        return sum(n.placed.count(name) for n in self.nodes if capacity is None or n.group.capacity == capacity)
+
+
+# --- phases --------------------------------------------------------------------------------------
+
+
+def deploy(groups: Sequence[NodeGroup], workloads: Sequence[Workload]) -> Cluster:
+    """The configured replicas: system pods, then on-demand floors, then everything else."""
+    cluster = Cluster.at_minimum(groups)
+    for w in sorted(workloads, key=lambda w: (w.capacity != "system", not w.floor)):
+        cluster.place(w, w.replicas)
+    return cluster
+
+
+def scale_out(cluster: Cluster, workloads: Sequence[Workload]) -> Cluster:
+    cluster = copy.deepcopy(cluster)
+    for w in workloads:
+        cluster.place(w, w.max_replicas - w.replicas)
+    return cluster
+
+
+def has_surge_room(w: Workload, *clusters: Cluster) -> bool:
+    """Whether one more replica fits in every given state (a rollout may start in any of them)."""
+    return all(copy.deepcopy(c).place_one(w) for c in clusters)
+
+
+def after_spot_loss(cluster: Cluster, workloads: Sequence[Workload]) -> Cluster:
+    """Every spot node gone, spot dry: the replicas they ran are placed again where they may go."""
+    cluster = copy.deepcopy(cluster)
+    cluster.spot_available = False
+    lost = [name for n in cluster.nodes if n.group.capacity == "spot" for name in n.placed]
+    cluster.nodes = [n for n in cluster.nodes if n.group.capacity != "spot"]
+    by_name = {w.name: w for w in workloads}
+    for name in lost:
+        cluster.place_one(by_name[name])
+    return cluster
+
+
+def drain(cluster: Cluster, group: NodeGroup, workloads: Sequence[Workload]) -> str:
+    """Cordon the group's busiest node and evict its pods under PDBs of maxUnavailable 1 per Deployment."""
+    cluster = copy.deepcopy(cluster)
+    nodes = [n for n in cluster.nodes if n.group == group]
+    if not nodes:
+        return "no nodes"
+    node = max(nodes, key=lambda n: len(n.placed))
+    node.cordoned = True
+    by_name = {w.name: w for w in workloads}
+    waiting, blocked = [], []
+    for name in sorted(set(node.placed)):
+        on_node = node.placed.count(name)
+        if cluster.pending.get(name):
+            blocked.append(f"{name} already has a pending replica")  # its PDB allows no eviction
+            continue
+        if not cluster.place_one(by_name[name]):
+            (blocked if on_node > 1 else waiting).append(name)
+    if blocked:
+        return "blocked: " + "; ".join(blocked)
+    if waiting:
+        return "completes; waits for a replacement node: " + ", ".join(waiting)
+    return "completes"
+
+
+# --- the result ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkloadPlacement:
+    workload: Workload
+    placed: int  # at deploy
+    placed_on_demand: int  # of those, on on-demand nodes
+    placed_full_scale_out: int
+    after_spot_loss: int
+    surge: bool  # room for one more replica during a rolling update
+
+    def to_json(self) -> dict:
+        w = self.workload
+        return {
+            "deployment": w.name,
+            "pool": w.pool or "system",
+            "capacity_type": w.capacity,
+            "requests": {"cpu_m": w.requests.cpu_m, "memory_mib": w.requests.memory_mib, "gpus": w.requests.gpus},
+            "replicas": w.replicas,
+            "placed": self.placed,
+            "placed_on_demand": self.placed_on_demand,
+            "max_replicas": w.max_replicas,
+            "placed_full_scale_out": self.placed_full_scale_out,
+            "after_spot_loss": self.after_spot_loss,
+            "rollout": {"max_surge": int(self.surge), "max_unavailable": 0 if self.surge else 1},
+        }
+
+
+@dataclass(frozen=True)
+class GroupPlacement:
+    group: NodeGroup
+    nodes: int  # at deploy
+    nodes_full_scale_out: int
+    nodes_after_spot_loss: int
+    used: Requests  # requested on its nodes at deploy
+    drain: str
+
+    def to_json(self) -> dict:
+        g = self.group
+        nodes = max(self.nodes, 1)
+        return {
+            "group": g.name,
+            "instance_type": g.instance_type,
+            "per_node": {"cpu_m": g.room.cpu_m, "memory_mib": g.room.memory_mib, "gpus": g.room.gpus, "pods": g.pods},
+            "min_nodes": g.min_nodes,
+            "max_nodes": g.max_nodes,
+            "nodes": self.nodes,
+            "nodes_full_scale_out": self.nodes_full_scale_out,
+            "nodes_after_spot_loss": self.nodes_after_spot_loss,
+            "requested": {
+                "cpu": round(self.used.cpu_m / (g.room.cpu_m * nodes), 3) if self.nodes else 0.0,
+                "memory": round(self.used.memory_mib / (g.room.memory_mib * nodes), 3) if self.nodes else 0.0,
+                "gpus": round(self.used.gpus / (g.room.gpus * nodes), 3) if self.nodes and g.room.gpus else 0.0,
+            },
+            "drain": self.drain,
+        }
+
+
+@dataclass(frozen=True)
+class Placement:
+    workloads: tuple[WorkloadPlacement, ...]
+    groups: tuple[GroupPlacement, ...]
+    problems: tuple[Problem, ...]  # errors: a floor or a system pod that cannot be placed
+    warnings: tuple[str, ...]
+
+    def of(self, name: str) -> WorkloadPlacement:
+        return next(p for p in self.workloads if p.workload.name == name)
+
+    def group(self, name: str) -> GroupPlacement:
+        return next(g for g in self.groups if g.group.name == name)
+
+    def model_replicas(self, model: str, phase: str = "placed") -> int:
+        return sum(getattr(p, phase) for p in self.workloads if p.workload.model == model)
+
+    def nodes(self, pool: str, capacity: str) -> int:
+        return next((g.nodes for g in self.groups if g.group.pool == pool and g.group.capacity == capacity), 0)
+
+    def to_json(self) -> dict:
+        return {"deployments": [p.to_json() for p in self.workloads], "node_groups": [g.to_json() for g in self.groups]}
+
+
+def used_on(cluster: Cluster, group: NodeGroup, workloads: Sequence[Workload]) -> Requests:
+    by_name = {w.name: w.requests for w in workloads}
+    pods = [by_name[name] for n in cluster.nodes if n.group == group for name in n.placed]
+    return Requests(sum(r.cpu_m for r in pods), sum(r.memory_mib for r in pods), sum(r.gpus for r in pods))
+
+
+def problems_and_warnings(groups: Sequence[NodeGroup], workloads: Sequence[Workload], at_deploy: Cluster, full: Cluster) -> tuple[list[Problem], list[str]]:
+    problems, warnings = [], []
+    for w in workloads:
+        allowed = at_deploy.allowed(w)
+        where = f"pool {w.pool}" if w.pool else "the system nodes"
+        if allowed and not any(fits_empty(g, w.requests) for g in allowed):
+            biggest = max(allowed, key=lambda g: g.room.cpu_m).room
+            problems.append(
+                Problem(
+                    w.origin,
+                    f"{w.name} requests {w.requests.cpu_m}m CPU, {w.requests.memory_mib}Mi memory and {w.requests.gpus} GPU(s) per replica, more than "
+                    f"one node of {where} offers after Kubernetes' reservation ({biggest.cpu_m}m CPU, {biggest.memory_mib}Mi, {biggest.gpus} GPUs); use bigger nodes",
+                    w.replicas,
+                )
+            )
+            continue
+        missing = at_deploy.pending.get(w.name, 0)
+        if missing and w.floor:
+            limit = ", ".join(f"{g.name} max {g.max_nodes} x {g.instance_type}" for g in allowed)
+            problems.append(Problem(w.origin, f"only {w.replicas - missing} of {w.replicas} replicas of {w.name} can be placed on {where} ({limit}); raise the node group's maximum or lower the replicas", w.replicas))
+        elif missing:
+            warnings.append(f"{w.name}: {missing} of {w.replicas} spot replicas cannot be placed on pool {w.pool} and stay pending (raise spot.max or onDemand.max)")
+        short = full.pending.get(w.name, 0) - missing
+        if short > 0 and not w.floor:
+            warnings.append(f"{w.name}: at full scale-out {short} of its {w.max_replicas} replicas cannot be placed on pool {w.pool} (raise spot.max)")
+    return problems, warnings
+
+
+def place(groups: Sequence[NodeGroup], workloads: Sequence[Workload], warnings: Sequence[str] = ()) -> Placement:
+    """Place the workloads on the groups in every phase. Workloads whose nodes are not modelled are left out."""
+    workloads = [w for w in workloads if any(g.pool == w.pool and (w.pool or g.capacity == "system") for g in groups)]
+    at_deploy = deploy(groups, workloads)
+    full = scale_out(at_deploy, workloads)
+    lost = after_spot_loss(at_deploy, workloads)
+    problems, notes = problems_and_warnings(groups, workloads, at_deploy, full)
+    placements = tuple(
+        WorkloadPlacement(
+            workload=w,
+            placed=at_deploy.running(w.name),
+            placed_on_demand=at_deploy.running(w.name, "on-demand"),
+            placed_full_scale_out=full.running(w.name),
+            after_spot_loss=lost.running(w.name),
+            surge=w.max_replicas == 0 or has_surge_room(w, at_deploy, full),
+        )
+        for w in workloads
+    )
+    group_results = tuple(
+        GroupPlacement(g, at_deploy.size(g), full.size(g), lost.size(g), used_on(at_deploy, g, workloads), drain(at_deploy, g, workloads)) for g in groups
+    )
+    for g in group_results:
+        if g.drain.startswith("blocked"):
+            notes.append(f"draining a node of {g.group.name} would block: {g.drain.removeprefix('blocked: ')}")
+    return Placement(placements, group_results, tuple(problems), tuple(list(warnings) + notes))
+
+
+def place_stack(config: StackConfig, workloads: Sequence[Workload]) -> Placement:
+    groups, warnings = node_groups(config)
+    return place(groups, workloads, warnings)
