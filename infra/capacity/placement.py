@@ -76,6 +76,7 @@ class NodeGroup:
     min_nodes: int
     max_nodes: int
     priority: int
+    origin: tuple[str | int, ...] = ()  # the stack config key that picks its instance types
 
 
 def smallest(types: Sequence[str]) -> NodeShape | None:
@@ -88,20 +89,20 @@ def daemonset_requests(on_gpu: bool) -> list[Requests]:
     return [Requests(p.cpu_m, p.memory_mib) for p in pods.daemonsets + (pods.gpu_daemonsets if on_gpu else ())]
 
 
-def gpu_group(pool: str, capacity: str, types: Sequence[str], gpus: int, low: int, high: int, priority: int) -> NodeGroup:
+def gpu_group(pool: str, capacity: str, types: Sequence[str], gpus: int, low: int, high: int, priority: int, origin: tuple = ()) -> NodeGroup:
     """One GPU node group; its nodes are assumed to be the smallest of its types."""
     shape = smallest(types)
     room, slots = allocatable(shape, gpus, daemonset_requests(on_gpu=True))
-    return NodeGroup(f"{pool} {capacity}", pool, capacity, shape.instance_type, room, slots, low, high, priority)
+    return NodeGroup(f"{pool} {capacity}", pool, capacity, shape.instance_type, room, slots, low, high, priority, origin)
 
 
 def node_groups(config: StackConfig) -> tuple[tuple[NodeGroup, ...], list[str]]:
     """The stack's node groups as placement sees them, and a warning per group it cannot model."""
     groups, warnings = [], []
-    for pool in config.gpu_pools:
-        gpus = config.instance(pool.instance_types[0]).gpus
-        groups.append(gpu_group(pool.name, "on-demand", pool.instance_types[:1], gpus, pool.on_demand.baseline, pool.on_demand.max_nodes, DEFAULT_PRIORITY))
-        groups.append(gpu_group(pool.name, "spot", pool.instance_types, gpus, pool.spot.min, pool.spot.max, SPOT_PRIORITY))
+    for i, pool in enumerate(config.gpu_pools):
+        gpus, origin = config.instance(pool.instance_types[0]).gpus, ("gpuPools", i, "instanceTypes")
+        groups.append(gpu_group(pool.name, "on-demand", pool.instance_types[:1], gpus, pool.on_demand.baseline, pool.on_demand.max_nodes, DEFAULT_PRIORITY, origin))
+        groups.append(gpu_group(pool.name, "spot", pool.instance_types, gpus, pool.spot.min, pool.spot.max, SPOT_PRIORITY, origin))
     system = config.system_nodes
     shape = smallest(system.instance_types)
     if shape is None:
@@ -109,7 +110,8 @@ def node_groups(config: StackConfig) -> tuple[tuple[NodeGroup, ...], list[str]]:
     else:
         room, slots = allocatable(shape, 0, daemonset_requests(on_gpu=False))
         # No autoscaler tags on the system group: it runs its minimum.
-        groups.append(NodeGroup("system", None, "system", shape.instance_type, room, slots, system.min_nodes, system.min_nodes, DEFAULT_PRIORITY))
+        origin = ("systemNodes", "instanceTypes")
+        groups.append(NodeGroup("system", None, "system", shape.instance_type, room, slots, system.min_nodes, system.min_nodes, DEFAULT_PRIORITY, origin))
     return tuple(groups), warnings
 
 
@@ -344,13 +346,15 @@ def problems_and_warnings(groups: Sequence[NodeGroup], workloads: Sequence[Workl
         allowed = at_deploy.allowed(w)
         where = f"pool {w.pool}" if w.pool else "the system nodes"
         if allowed and not any(fits_empty(g, w.requests) for g in allowed):
-            biggest = max(allowed, key=lambda g: g.room.cpu_m).room
+            group = max(allowed, key=lambda g: g.room.cpu_m)
+            room = group.room
             problems.append(
                 Problem(
-                    w.origin,
+                    group.origin or w.origin,
                     f"{w.name} requests {w.requests.cpu_m}m CPU, {w.requests.memory_mib}Mi memory and {w.requests.gpus} GPU(s) per replica, more than "
-                    f"one node of {where} offers after Kubernetes' reservation ({biggest.cpu_m}m CPU, {biggest.memory_mib}Mi, {biggest.gpus} GPUs); use bigger nodes",
-                    w.replicas,
+                    f"one {group.instance_type} node of {where} offers after Kubernetes' reservation and DaemonSets ({room.cpu_m}m CPU, {room.memory_mib}Mi, "
+                    f"{room.gpus} GPUs); use a bigger instance type",
+                    group.instance_type,
                 )
             )
             continue
