@@ -155,8 +155,11 @@ def render_text(plan: Plan, *, markdown: bool = False) -> str:
     ]
     resilience = plan.resilience()
     if resilience:
-        rows = [("model", "floor (on-demand)", "planned", "left after every spot node is reclaimed", "output tok/s left")]
-        rows += [(m, str(r["floor"]), str(r["replicas_planned"]), str(r["replicas_after_spot_loss"]), f"{r['output_tokens_per_second_after_spot_loss']:,.0f}") for m, r in resilience.items()]
+        rows = [("model", "floor (on-demand)", "configured", "placed", "left after every spot node is reclaimed", "output tok/s left")]
+        rows += [
+            (m, str(r["floor"]), str(r["replicas_planned"]), str(r["replicas_placed"]), str(r["replicas_after_spot_loss"]), f"{r['output_tokens_per_second_after_spot_loss']:,.0f}")
+            for m, r in resilience.items()
+        ]
         sections.append(("Spot reclaim", plain(table(rows))))
     if plan.warnings:
         sections.append(("Warnings", "\n".join(f"{'-' if markdown else '  !'} {w}" for w in plan.warnings)))
