@@ -10,14 +10,15 @@ import sys
 
 import pytest
 
-from infra.capacity.placement import NodeGroup, allocatable, kube_reserved_cpu_m, kube_reserved_memory_mib, max_pods, place
+from infra.capacity.nodes import NodeGroup, allocatable, kube_reserved_cpu_m, kube_reserved_memory_mib, max_pods
+from infra.capacity.placement import place
 from infra.capacity.pods import ALERTMANAGER, GRAFANA, PROMETHEUS, ROUTER, TEI_ON_CPU, Requests, Workload
 from infra.catalog import gpu_instances, node_shapes
 from infra.offline import helm
 from infra.offline.cli import render_text
 from infra.offline.diff import diff_plans
 from infra.offline.report import diff_report
-from tests.conftest import EXAMPLE_STACKS, ROOT, of_type, stack_config
+from tests.conftest import EXAMPLE_STACKS, ROOT, of_type, stack_config, validate_manifest
 
 SPOT_NOTICE_SECONDS = 120
 
@@ -259,3 +260,29 @@ def test_the_diff_shows_placed_capacity_and_new_warnings(plan_of, write_stack):
     assert any("llama-70b-spot: 1 of 2 spot replicas cannot be placed" in w for w in changes.warnings["added"])
     comment = diff_report(changes)
     assert "| llama-70b: replicas placed | 5 | 4 | -1 (-20%) |" in comment and "⚠️ new: llama-70b-spot" in comment
+
+
+def test_system_pods_beyond_the_system_nodes_exit_2_naming_min_nodes(write_stack):
+    def one_system_node(config):
+        config["llm-serving:systemNodes"]["minNodes"] = 1  # 1.78 CPUs left on one m7i.large; the system pods request 2.47
+
+    stack, folder = write_stack("small", base="dev", edit=one_system_node)
+    result = cli("plan", "--stack", stack, "--stacks-dir", str(folder))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "llm-serving:systemNodes.minNodes: got 1; only 0 of 1 replicas of embeddings can be placed on the system nodes" in result.stderr
+
+
+def test_spot_embeddings_prefer_spot_and_place_as_rendered(plan_of, write_stack):
+    def spot_tei(config):
+        config["llm-serving:embeddings"]["capacityType"] = "spot"
+
+    plan = plan_of(*write_stack("prod", base="prod", edit=spot_tei))
+    tei = deployments(plan)["embeddings"]["spec"]["template"]["spec"]
+    assert tei["nodeSelector"] == {"llm-serving/pool": "l4"}
+    assert tei["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["preference"]["matchExpressions"][0]["values"] == ["spot"]
+    for objects in plan.manifests.values():
+        for obj in objects:
+            validate_manifest(obj)
+    placed = plan.deployment.placement.of("embeddings")
+    assert (placed.placed, placed.placed_on_demand) == (2, 2)  # the 2 on-demand L4 baseline nodes are idle: the scheduler uses them first
+    assert placed.surge  # one more replica goes to a spot node

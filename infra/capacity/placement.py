@@ -1,9 +1,8 @@
 """Placement: every pod of a stack placed on the nodes of its node groups, in each phase of the
 stack's life, before anything is created.
 
-A node offers its allocatable CPU and memory (capacity less EKS's kube-reserved share and the
-eviction threshold, as nodeadm computes them on AL2023), its GPUs and its pod slots, less what the
-cluster's DaemonSets request there. A pod goes to a node of a group it may run on (its pool's
+A node offers what infra/capacity/nodes.py says: allocatable CPU, memory, GPUs and pod slots after
+EKS's reservation and the DaemonSets. A pod goes to a node of a group it may run on (its pool's
 on-demand group; its pool with spot preferred and on-demand allowed; the system nodes) that still
 has room for all its requests: first an existing node (spot first for a spot Deployment), else a new
 node of the group the autoscaler's priority expander picks (spot over on-demand) while the group is
@@ -28,92 +27,10 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from infra.capacity.nodes import NodeGroup, node_groups
 from infra.capacity.pods import Requests, Workload
-from infra.catalog import NodeShape, cluster_pods, node_shapes
 from infra.config.problems import Problem
 from infra.config.stack import StackConfig
-
-EVICTION_HARD_MIB = 100  # nodeadm's evictionHard memory.available
-SPOT_PRIORITY, DEFAULT_PRIORITY = 50, 10  # the Cluster Autoscaler's expanderPriorities (node_autoscaler.py)
-
-
-def kube_reserved_cpu_m(vcpu: int) -> int:
-    """nodeadm (awslabs/amazon-eks-ami nodeadm/internal/kubelet/config.go): 6 % of the first core,
-    1 % of the second, 0.5 % of the third and fourth, 0.25 % of every core above four."""
-    shares = [(1, 60), (1, 10), (2, 5)]
-    reserved, left = 0.0, vcpu
-    for cores, per_core in shares:
-        reserved += min(left, cores) * per_core
-        left -= min(left, cores)
-    return int(reserved + left * 2.5)
-
-
-def kube_reserved_memory_mib(eni_max_pods: int) -> int:
-    """nodeadm: 11 MiB per pod the node's ENIs can address, plus 255 MiB."""
-    return 11 * eni_max_pods + 255
-
-
-def max_pods(shape: NodeShape) -> int:
-    """Managed node groups cap max pods at 110 below 30 vCPUs, 250 above (EKS user guide)."""
-    return min(shape.eni_max_pods, 110 if shape.vcpu < 30 else 250)
-
-
-def allocatable(shape: NodeShape, gpus: int, daemonsets: Sequence[Requests]) -> tuple[Requests, int]:
-    """What pods other than DaemonSets can request on one node, and its free pod slots."""
-    cpu = shape.vcpu * 1000 - kube_reserved_cpu_m(shape.vcpu) - sum(d.cpu_m for d in daemonsets)
-    memory = shape.memory_mib - kube_reserved_memory_mib(shape.eni_max_pods) - EVICTION_HARD_MIB - sum(d.memory_mib for d in daemonsets)
-    return Requests(cpu, memory, gpus), max_pods(shape) - len(daemonsets)
-
-
-@dataclass(frozen=True)
-class NodeGroup:
-    name: str  # "<pool> on-demand", "<pool> spot", "system"
-    pool: str | None
-    capacity: str  # "on-demand", "spot" or "system"
-    instance_type: str  # the smallest of the group's types: what every node is sure to offer
-    room: Requests  # per node, after kube-reserved and DaemonSets
-    pods: int  # pod slots per node, after DaemonSets
-    min_nodes: int
-    max_nodes: int
-    priority: int
-    origin: tuple[str | int, ...] = ()  # the stack config key that picks its instance types
-
-
-def smallest(types: Sequence[str]) -> NodeShape | None:
-    known = [node_shapes()[t] for t in types if t in node_shapes()]
-    return min(known, key=lambda s: (s.vcpu, s.memory_mib), default=None)
-
-
-def daemonset_requests(on_gpu: bool) -> list[Requests]:
-    pods = cluster_pods()
-    return [Requests(p.cpu_m, p.memory_mib) for p in pods.daemonsets + (pods.gpu_daemonsets if on_gpu else ())]
-
-
-def gpu_group(pool: str, capacity: str, types: Sequence[str], gpus: int, low: int, high: int, priority: int, origin: tuple = ()) -> NodeGroup:
-    """One GPU node group; its nodes are assumed to be the smallest of its types."""
-    shape = smallest(types)
-    room, slots = allocatable(shape, gpus, daemonset_requests(on_gpu=True))
-    return NodeGroup(f"{pool} {capacity}", pool, capacity, shape.instance_type, room, slots, low, high, priority, origin)
-
-
-def node_groups(config: StackConfig) -> tuple[tuple[NodeGroup, ...], list[str]]:
-    """The stack's node groups as placement sees them, and a warning per group it cannot model."""
-    groups, warnings = [], []
-    for i, pool in enumerate(config.gpu_pools):
-        gpus, origin = config.instance(pool.instance_types[0]).gpus, ("gpuPools", i, "instanceTypes")
-        groups.append(gpu_group(pool.name, "on-demand", pool.instance_types[:1], gpus, pool.on_demand.baseline, pool.on_demand.max_nodes, DEFAULT_PRIORITY, origin))
-        groups.append(gpu_group(pool.name, "spot", pool.instance_types, gpus, pool.spot.min, pool.spot.max, SPOT_PRIORITY, origin))
-    system = config.system_nodes
-    shape = smallest(system.instance_types)
-    if shape is None:
-        warnings.append(f"systemNodes: no node shape in the catalog for {', '.join(system.instance_types)}; pods on the system nodes are not placed")
-    else:
-        room, slots = allocatable(shape, 0, daemonset_requests(on_gpu=False))
-        # No autoscaler tags on the system group: it runs its minimum.
-        origin = ("systemNodes", "instanceTypes")
-        groups.append(NodeGroup("system", None, "system", shape.instance_type, room, slots, system.min_nodes, system.min_nodes, DEFAULT_PRIORITY, origin))
-    return tuple(groups), warnings
-
 
 # --- the simulated cluster -----------------------------------------------------------------------
 
@@ -340,6 +257,10 @@ def used_on(cluster: Cluster, group: NodeGroup, workloads: Sequence[Workload]) -
     return Requests(sum(r.cpu_m for r in pods), sum(r.memory_mib for r in pods), sum(r.gpus for r in pods))
 
 
+def groups_size(groups: Sequence[NodeGroup]) -> int:
+    return sum(g.max_nodes for g in groups)
+
+
 def problems_and_warnings(groups: Sequence[NodeGroup], workloads: Sequence[Workload], at_deploy: Cluster, full: Cluster) -> tuple[list[Problem], list[str]]:
     problems, warnings = [], []
     for w in workloads:
@@ -359,9 +280,12 @@ def problems_and_warnings(groups: Sequence[NodeGroup], workloads: Sequence[Workl
             )
             continue
         missing = at_deploy.pending.get(w.name, 0)
-        if missing and w.floor:
-            limit = ", ".join(f"{g.name} max {g.max_nodes} x {g.instance_type}" for g in allowed)
-            problems.append(Problem(w.origin, f"only {w.replicas - missing} of {w.replicas} replicas of {w.name} can be placed on {where} ({limit}); raise the node group's maximum or lower the replicas", w.replicas))
+        limit = ", ".join(f"{g.name} max {g.max_nodes} x {g.instance_type}" for g in allowed)
+        placed = f"only {w.replicas - missing} of {w.replicas} replicas of {w.name} can be placed on {where} ({limit})"
+        if missing and w.capacity == "system":
+            problems.append(Problem(("systemNodes", "minNodes"), f"{placed}; the system group is not autoscaled: raise minNodes or pick bigger instanceTypes", groups_size(allowed)))
+        elif missing and w.floor:
+            problems.append(Problem(w.origin, f"{placed}; raise the node group's maximum or lower the replicas", w.replicas))
         elif missing:
             warnings.append(f"{w.name}: {missing} of {w.replicas} spot replicas cannot be placed on pool {w.pool} and stay pending (raise spot.max or onDemand.max)")
         short = full.pending.get(w.name, 0) - missing

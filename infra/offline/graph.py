@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from infra.capacity.placement import DEFAULT_PRIORITY, NodeGroup, gpu_group
+from infra.capacity.nodes import DEFAULT_PRIORITY, NodeGroup, gpu_group
 from infra.capacity.pods import Requests, Workload
 from infra.catalog import gpu_instances
 from infra.names import CAPACITY_TYPE_LABEL, POOL_LABEL
