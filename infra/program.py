@@ -85,7 +85,6 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
         # device plugin so GPU pods are schedulable when Pulumi starts waiting for them.
         gpu_node_groups = [group for p in pools for group in p.node_groups.values()]
         prerequisites = [r for r in (monitoring, pod_autoscaler, gpu_device_plugin, *gpu_node_groups) if r]
-        after_prerequisites = pulumi.ResourceOptions(depends_on=prerequisites)
         Serving(
             f"{name}-serving",
             ServingArgs(
@@ -98,8 +97,9 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
                 monitored=config.monitoring.enabled,
                 fallback=config.fallback,
                 placement=deployment.placement,
+                prerequisites=prerequisites,
             ),
-            opts=pulumi.ResourceOptions.merge(on_cluster, after_prerequisites),
+            opts=on_cluster,
         )
 
     pulumi.export("cluster_name", cluster.eks.name)

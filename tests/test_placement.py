@@ -207,11 +207,15 @@ def test_readiness_probes_allow_a_busy_server_more_than_one_second(example_plan)
             assert container["readinessProbe"]["timeoutSeconds"] >= 5, name
 
 
-def test_serving_waits_for_the_gpu_node_groups_and_the_device_plugin(example_plan):
+def test_every_serving_release_waits_for_the_gpu_node_groups_and_the_device_plugin(example_plan):
+    """Each release names them itself: Pulumi does not pass a component's depends_on to its children."""
     (serving,) = of_type(example_plan, "llm-serving:serving:Serving")
+    releases = [r for r in of_type(example_plan, "kubernetes:helm.sh/v4:Chart") if r.parent == serving.urn]
     groups = [r.urn for r in of_type(example_plan, "aws:eks/nodeGroup:NodeGroup") if "llm-serving/pool" in r.inputs["labels"]]
     (plugin,) = [r.urn for r in of_type(example_plan, "kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "nvidia-device-plugin"]
-    assert groups and set(groups) | {plugin} <= set(serving.depends_on)
+    assert releases and groups
+    for release in releases:
+        assert set(groups) | {plugin} <= set(release.depends_on), release.name
 
 
 def test_rendered_requests_on_the_system_nodes_are_the_ones_placed(example_plan):

@@ -168,6 +168,10 @@ class ServingArgs:
     monitored: bool  # create ServiceMonitors (the monitoring stack's CRDs must exist)
     fallback: Fallback
     placement: Placement  # the deployment model's: requests and rollout strategies come from it
+    # What every release waits for: the monitoring stack and KEDA (their CRDs), the GPU node groups and
+    # the device plugin. Pulumi does not pass a component's depends_on to its children, so the releases
+    # name them themselves.
+    prerequisites: Sequence[pulumi.Resource] = ()
 
 
 class Serving(pulumi.ComponentResource):
@@ -183,7 +187,7 @@ class Serving(pulumi.ComponentResource):
             metadata={"name": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "llm-serving"}},
             opts=child,
         )
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.prerequisites])
         credentials = {
             key: value
             for key, value in (
