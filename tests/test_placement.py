@@ -190,6 +190,9 @@ def test_pulumi_waits_for_the_floor_for_its_startup_budget_and_not_for_burst_rep
         assert on_demand["pulumi.com/timeoutSeconds"] == str(budget) and budget > 600  # Pulumi's default is 10 minutes
         assert "pulumi.com/skipAwait" not in on_demand
         assert rendered[f"{model['name']}-spot"]["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    embeddings = stack_config(example_plan.stack)["llm-serving:embeddings"]
+    tei = rendered["embeddings"]["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]
+    assert tei == str(embeddings["replicas"] * 600 + 900)  # startupProbe 60 x 10 s per replica, plus a new node
 
 
 def test_spot_replicas_drain_well_within_the_interruption_notice(example_plan):

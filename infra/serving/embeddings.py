@@ -10,10 +10,12 @@ import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
 from infra.capacity.pods import TEI_ON_CPU, TEI_ON_GPU
+from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.serving import Embeddings
 from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SYSTEM_ROLE_LABEL
 
 TEI_CHART = CHARTS_DIR / "tei"
+STARTUP_SECONDS = 600  # the chart's startupProbe: 60 failures x 10 s
 RELEASE = EMBEDDINGS_RELEASE
 
 # TEI publishes one image per GPU architecture (README "Docker Images"): Ampere 8.0 (A100) "1.9",
@@ -42,6 +44,7 @@ def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network
         },
         "replicas": embeddings.replicas,
         "rollout": rollout,  # from placement: maxSurge 0 where there is no room for one more replica
+        "pulumiTimeoutSeconds": embeddings.replicas * STARTUP_SECONDS + NODE_PROVISION_SECONDS,
         "placement": {
             "gpu": on_gpu,
             "poolLabel": POOL_LABEL,
