@@ -1,27 +1,30 @@
 """The deployment model: what a validated stack will run, computed once.
 
-`derive(stack, config)` sizes every model, counts and prices every pool's nodes, prices the stack
-and its break-even, and works out what survives the loss of every spot node. The Pulumi program,
-the monitoring rules' prices, the plan report, the plan JSON and the diff all read this one frozen
-object; nothing downstream recomputes sizing or cost.
+`derive(stack, config)` sizes every model, places every pod on the node groups in each phase
+(deploy, full spot scale-out, rolling updates, a node drain, the loss of every spot node), counts
+and prices the nodes placement runs, and prices the stack on the replicas that were placed. The
+Pulumi program (chart values: requests, rollout strategy), the monitoring rules' prices, the plan
+report, the plan JSON and the diff all read this one frozen object; nothing downstream recomputes
+sizing, placement or cost.
 
-A model that cannot run as configured (it does not fit its GPUs, its shape is unknown) is a
+A model that cannot run as configured (it does not fit its GPUs, its shape is unknown), an
+on-demand floor or a system pod that cannot be placed, or a pod bigger than any node it may use is a
 configuration error: `derive` raises `ConfigError` before any resource is registered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from infra.capacity.economics import PoolCost, capacity_warnings, pool_cost, stack_cost
-from infra.capacity.resilience import GpuPods, Survivor, after_spot_loss
+from infra.capacity.economics import PoolCost, pool_cost, stack_cost
+from infra.capacity.placement import Placement, place_stack
+from infra.capacity.pods import Workload, workloads_of
 from infra.capacity.sizing import ModelSizing, kv_warnings, size_model, stack_problems
 from infra.config.problems import ConfigError
 from infra.config.stack import StackConfig
-from infra.names import EMBEDDINGS_RELEASE
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,10 @@ class Deployment:
     stack: str
     config: StackConfig
     sizing: tuple[ModelSizing, ...]
+    workloads: tuple[Workload, ...]
+    placement: Placement
     pools: tuple[PoolCost, ...]
     cost: Mapping[str, Any]
-    survivors: Mapping[str, Survivor]
     warnings: tuple[str, ...]
 
     def pool(self, name: str) -> PoolCost:
@@ -45,61 +49,42 @@ class Deployment:
         return self.cost.get("api", {}).get("usd_per_million_tokens", 0.0)
 
     def resilience(self) -> dict[str, dict[str, Any]]:
-        """Per model: its floor, and the replicas and output tokens/s left when every spot node is gone."""
+        """Per model: its floor, the replicas placed, and those (and their output tokens/s) left when
+        every spot node is gone and spot replicas have moved to on-demand room."""
         result = {}
         for sizing in self.sizing:
-            left = self.survivors[sizing.model].replicas_after_spot_loss if sizing.model in self.survivors else 0
+            left = self.placement.model_replicas(sizing.model, "after_spot_loss")
             result[sizing.model] = {
                 "floor": sizing.replicas_on_demand,
                 "replicas_planned": sizing.replicas_on_demand + sizing.replicas_spot,
+                "replicas_placed": self.placement.model_replicas(sizing.model),
                 "replicas_after_spot_loss": left,
                 "output_tokens_per_second_after_spot_loss": round(left * sizing.output_tokens_per_second, 1),
             }
         return result
 
 
-def gpu_pods(config: StackConfig, sizing: tuple[ModelSizing, ...]) -> list[GpuPods]:
-    """The GPU pods the program deploys: per model an on-demand and a spot Deployment, and TEI on a GPU pool."""
-    pods = []
-    for s in sizing:
-        pods.append(GpuPods(s.model, s.pool, "on-demand", s.tensor_parallel, s.replicas_on_demand))
-        pods.append(GpuPods(s.model, s.pool, "spot", s.tensor_parallel, s.replicas_spot))
-    embeddings = config.embeddings
-    if embeddings.enabled and embeddings.pool is not None:
-        pods.append(GpuPods(EMBEDDINGS_RELEASE, embeddings.pool, embeddings.capacity_type, 1, embeddings.replicas))
-    return pods
-
-
-def on_demand_gpus(config: StackConfig) -> dict[str, list[int]]:
-    """Per pool, the GPUs of each on-demand node at the baseline."""
-    return {pool.name: [config.instance(pool.instance_types[0]).gpus] * pool.on_demand.baseline for pool in config.gpu_pools}
-
-
-def floor_warnings(deployment_resilience: dict[str, dict[str, Any]]) -> list[str]:
-    return [
-        f"{model}: only {left['replicas_after_spot_loss']} of its {left['floor']} on-demand replicas fit on the pool's on-demand "
-        "baseline nodes; a spot reclaim would leave it below its floor (raise the pool's onDemand.baseline)"
-        for model, left in deployment_resilience.items()
-        if left["replicas_after_spot_loss"] < left["floor"]
-    ]
-
-
 def derive(stack: str, config: StackConfig) -> Deployment:
-    """The deployment model of a valid stack config; ConfigError when a model cannot run as configured."""
+    """The deployment model of a valid stack config; ConfigError when a model cannot run or be placed."""
     problems = stack_problems(config)
     if problems:
         raise ConfigError(stack, problems)
     sizing = tuple(size_model(config, model) for model in config.models)
-    pools = tuple(pool_cost(config, pool, sizing) for pool in config.gpu_pools)
-    survivors = after_spot_loss(on_demand_gpus(config), gpu_pods(config, sizing))
-    deployment = Deployment(
+    workloads = workloads_of(config, sizing)
+    placement = place_stack(config, workloads)
+    if placement.problems:
+        raise ConfigError(stack, list(placement.problems))
+    pools = tuple(
+        pool_cost(config, pool, sizing, placed_nodes=(placement.nodes(pool.name, "on-demand"), placement.nodes(pool.name, "spot"))) for pool in config.gpu_pools
+    )
+    placed = {s.model: placement.model_replicas(s.model) for s in sizing}
+    return Deployment(
         stack=stack,
         config=config,
         sizing=sizing,
+        workloads=workloads,
+        placement=placement,
         pools=pools,
-        cost=MappingProxyType(stack_cost(config, sizing, pools)),
-        survivors=MappingProxyType(survivors),
-        warnings=(),
+        cost=MappingProxyType(stack_cost(config, sizing, pools, placed)),
+        warnings=tuple(kv_warnings(sizing) + list(placement.warnings)),
     )
-    warnings = kv_warnings(sizing) + capacity_warnings(pools) + floor_warnings(deployment.resilience())
-    return replace(deployment, warnings=tuple(warnings))

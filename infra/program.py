@@ -62,7 +62,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
 
     k8s_provider = provider(f"{name}-k8s", cluster.eks, config.region, opts=pulumi.ResourceOptions(depends_on=[cluster.system_node_group]))
     on_cluster = pulumi.ResourceOptions(providers=[aws_provider, k8s_provider], depends_on=[cluster.system_node_group])
-    device_plugin(f"{name}-nvidia-device-plugin", opts=on_cluster)
+    gpu_device_plugin = device_plugin(f"{name}-nvidia-device-plugin", opts=on_cluster)
     NodeAutoscaler(
         f"{name}-cluster-autoscaler",
         NodeAutoscalerArgs(
@@ -81,8 +81,10 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
         monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(deployment), opts=on_cluster)
     pod_autoscaler = keda(f"{name}-keda", opts=on_cluster) if any(m.autoscaling.enabled for m in config.models) else None
     if config.models or config.embeddings.enabled or config.fallback.enabled:
-        prerequisites = [r for r in (monitoring, pod_autoscaler) if r]  # their CRDs: ServiceMonitor, ScaledObject
-        after_monitoring = pulumi.ResourceOptions(depends_on=prerequisites) if prerequisites else None
+        # Monitoring and KEDA for their CRDs (ServiceMonitor, ScaledObject); the GPU node groups and the
+        # device plugin so GPU pods are schedulable when Pulumi starts waiting for them.
+        gpu_node_groups = [group for p in pools for group in p.node_groups.values()]
+        prerequisites = [r for r in (monitoring, pod_autoscaler, gpu_device_plugin, *gpu_node_groups) if r]
         Serving(
             f"{name}-serving",
             ServingArgs(
@@ -94,8 +96,10 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
                 embeddings_gpu=config.instance(config.pool(config.embeddings.pool).instance_types[0]).gpu if config.embeddings.pool else None,
                 monitored=config.monitoring.enabled,
                 fallback=config.fallback,
+                placement=deployment.placement,
+                prerequisites=prerequisites,
             ),
-            opts=pulumi.ResourceOptions.merge(on_cluster, after_monitoring),
+            opts=on_cluster,
         )
 
     pulumi.export("cluster_name", cluster.eks.name)

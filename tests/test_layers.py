@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import infra.capacity.economics as economics
+import infra.capacity.placement as placement
 import infra.capacity.sizing as sizing
 from infra import REPO_ROOT
 from infra.offline.plan import run_plan
@@ -50,7 +51,7 @@ def test_every_module_says_what_it_is_for():
 
 def test_sizing_and_cost_are_computed_once_per_plan(monkeypatch):
     """The program, the monitoring rules, the report and the JSON all read one deployment model."""
-    calls = {"model sizing": 0, "pool cost": 0, "stack cost": 0}
+    calls = {"model sizing": 0, "pool cost": 0, "stack cost": 0, "placement": 0}
 
     def counting(kind, original):
         def wrapper(*args, **kwargs):
@@ -62,6 +63,7 @@ def test_sizing_and_cost_are_computed_once_per_plan(monkeypatch):
     monkeypatch.setattr(sizing, "ModelSizing", counting("model sizing", sizing.ModelSizing))
     monkeypatch.setattr(economics, "PoolCost", counting("pool cost", economics.PoolCost))
     monkeypatch.setattr(economics, "platform_hourly", counting("stack cost", economics.platform_hourly))
+    monkeypatch.setattr(placement, "Placement", counting("placement", placement.Placement))
     plan = run_plan("prod")
     plan.to_json()
-    assert calls == {"model sizing": len(plan.deployment.config.models), "pool cost": len(plan.deployment.config.gpu_pools), "stack cost": 1}
+    assert calls == {"model sizing": len(plan.deployment.config.models), "pool cost": len(plan.deployment.config.gpu_pools), "stack cost": 1, "placement": 1}

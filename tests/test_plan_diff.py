@@ -56,7 +56,10 @@ def test_diff_of_prod_against_a_copy_with_another_gpu_type(tmp_path, plan_of, wr
 
     base_plan, head_plan = json.loads((base / "plan.json").read_text()), plan_of(stack, folder).to_json()
     base_gpus, head_gpus = gpu_counts(base_plan)["configured"], gpu_counts(head_plan)["configured"]
-    assert (base_gpus, head_gpus) == (3 * 4 + 2 * 4 + 2, 3 * 8 + 1 * 8 + 2)  # 3 on-demand + spot nodes for 2 TP-4 replicas, + the 2 L4 nodes
+    # base: 3 on-demand nodes + 2 spot nodes for 2 TP-4 replicas, + the 2 L4 nodes. head: the 3 on-demand
+    # 8-GPU nodes hold the 3 floor replicas with room for both spot replicas (spot is preferred, not
+    # required), so placement opens no spot node.
+    assert (base_gpus, head_gpus) == (3 * 4 + 2 * 4 + 2, 3 * 8 + 2)
     assert f"| GPUs, configured | {base_gpus} | {head_gpus} | +{head_gpus - base_gpus} " in comment
     hourly = f"| $/hour | {base_plan['cost']['hourly_usd']} | {head_plan['cost']['hourly_usd']} | +"
     assert hourly in comment

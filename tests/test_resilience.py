@@ -7,32 +7,38 @@ import json
 
 import yaml
 
-from infra.capacity.resilience import after_spot_loss
-from infra.offline.graph import gpu_pods, on_demand_nodes
+from infra.capacity.placement import place
+from infra.offline.graph import gpu_node_groups, gpu_workloads
 from tests.conftest import of_type, stack_config
 
 
-def test_the_planned_graph_survives_spot_loss_as_the_deployment_model_says(example_plan):
-    from_graph = after_spot_loss(on_demand_nodes(example_plan.resources), gpu_pods(example_plan.manifests))
-    assert from_graph == dict(example_plan.deployment.survivors)
+def test_the_planned_graph_places_as_the_deployment_model_says(example_plan):
+    """The node groups the program registers and the Deployments the charts render, placed again,
+    give the deployment model's placement: requests, replicas, node selection and pool sizes agree."""
+    from_graph = place(gpu_node_groups(example_plan.resources), gpu_workloads(example_plan.manifests))
+    model = example_plan.deployment.placement
+    gpu_deployments = [p for p in model.workloads if p.workload.pool is not None]
+    assert gpu_deployments
+    phases = ("placed", "placed_on_demand", "placed_full_scale_out", "after_spot_loss", "surge")
+    for expected in gpu_deployments:
+        got = from_graph.of(expected.workload.name)
+        assert (got.workload.requests, got.workload.replicas, got.workload.max_replicas) == (
+            expected.workload.requests,
+            expected.workload.replicas,
+            expected.workload.max_replicas,
+        )
+        assert {k: getattr(got, k) for k in phases} == {k: getattr(expected, k) for k in phases}, expected.workload.name
+    for group in from_graph.groups:
+        assert group.nodes == model.group(group.group.name).nodes
 
 
 def test_removing_every_spot_node_leaves_each_model_at_least_its_floor(example_plan):
-    survivors = example_plan.deployment.survivors
-    for model in stack_config(example_plan.stack).get("llm-serving:models", []):
-        assert survivors[model["name"]].replicas_after_spot_loss >= model["replicas"]["baseline"], model["name"]
-        assert survivors[model["name"]].replicas_planned > survivors[model["name"]].replicas_after_spot_loss or not model["replicas"].get("spot")
     report = example_plan.resilience()
+    for model in stack_config(example_plan.stack).get("llm-serving:models", []):
+        left = report[model["name"]]
+        assert left["replicas_after_spot_loss"] >= model["replicas"]["baseline"], model["name"]
+        assert left["replicas_placed"] > left["replicas_after_spot_loss"] or not model["replicas"].get("spot")
     assert all(r["output_tokens_per_second_after_spot_loss"] > 0 for r in report.values())
-
-
-def test_a_baseline_too_small_for_the_floor_is_caught(plan_of, write_stack):
-    def small_baseline(config):
-        config["llm-serving:gpuPools"][0]["onDemand"] = {"baseline": 1, "max": 4}  # 1 node for a floor of 3 TP-4 replicas
-
-    plan = plan_of(*write_stack("prod", base="prod", edit=small_baseline))
-    assert plan.resilience()["llama-70b"]["replicas_after_spot_loss"] == 1
-    assert any("llama-70b: only 1 of its 3 on-demand replicas fit" in w for w in plan.warnings)
 
 
 def router_config(plan) -> dict:
@@ -58,20 +64,21 @@ def test_the_router_routes_every_model_to_its_service_and_falls_back_to_the_host
     assert all(not str(p.get("api_key", "")).startswith(("sk-", "hf_")) for p in routes.values())  # credentials only by reference
 
 
-def test_the_router_has_health_checks_a_pdb_and_a_scrape_target(example_plan):
+def test_the_router_has_health_checks_a_scrape_target_and_a_pdb_from_two_replicas_on(example_plan):
     kinds = {o["kind"]: o for o in example_plan.manifests["router"]}
-    assert {"Deployment", "Service", "PodDisruptionBudget", "ServiceMonitor", "ConfigMap"} <= set(kinds)
+    assert {"Deployment", "Service", "ServiceMonitor", "ConfigMap"} <= set(kinds)
+    assert ("PodDisruptionBudget" in kinds) == (kinds["Deployment"]["spec"]["replicas"] > 1)
     (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert container["image"].startswith("ghcr.io/berriai/litellm:main-v")
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveliness"
 
 
-def test_model_servers_drain_for_at_least_the_request_timeout(example_plan):
+def test_on_demand_model_servers_drain_for_at_least_the_request_timeout(example_plan):
     timeout = stack_config(example_plan.stack)["llm-serving:fallback"].get("timeoutSeconds", 60)
     for release, objects in example_plan.manifests.items():
         for obj in objects:
-            if obj["kind"] == "Deployment" and obj["metadata"]["labels"]["app.kubernetes.io/name"] == "vllm":
+            if obj["kind"] == "Deployment" and obj["metadata"]["labels"]["app.kubernetes.io/name"] == "vllm" and obj["metadata"]["name"].endswith("-on-demand"):
                 spec = obj["spec"]["template"]["spec"]
                 pre_stop = int(spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
                 assert spec["terminationGracePeriodSeconds"] >= timeout + pre_stop

@@ -95,13 +95,24 @@ def test_gpu_limit_equals_tensor_parallel_size_and_shm_is_memory_backed(example_
             assert volumes["shm"]["emptyDir"]["sizeLimit"] == f"{2 * tp}Gi"
 
 
-def test_baseline_pods_select_on_demand_nodes_and_burst_pods_spot_nodes(example_plan):
+SPOT_PREFERRED = {
+    "nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "preference": {"matchExpressions": [{"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["spot"]}]}}
+        ]
+    }
+}
+
+
+def test_baseline_pods_require_on_demand_nodes_and_burst_pods_prefer_spot_in_their_pool(example_plan):
+    """Burst pods may fall back to the pool's on-demand headroom when spot runs dry; the floor never moves to spot."""
     for name, model in models_of(example_plan).items():
         by_capacity = deployments(example_plan, name)
         assert set(by_capacity) == {"on-demand", "spot"}
-        for capacity, deployment in by_capacity.items():
-            spec = deployment["spec"]["template"]["spec"]
-            assert spec["nodeSelector"] == {POOL_LABEL: model["pool"], CAPACITY_TYPE_LABEL: capacity}
+        on_demand, spot = by_capacity["on-demand"]["spec"]["template"]["spec"], by_capacity["spot"]["spec"]["template"]["spec"]
+        assert on_demand["nodeSelector"] == {POOL_LABEL: model["pool"], CAPACITY_TYPE_LABEL: "on-demand"} and "affinity" not in on_demand
+        assert spot["nodeSelector"] == {POOL_LABEL: model["pool"]} and spot["affinity"] == SPOT_PREFERRED
+        for spec in (on_demand, spot):
             assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
         assert by_capacity["on-demand"]["spec"]["replicas"] == model["replicas"]["baseline"]
         if model.get("autoscaling", {}).get("enabled"):

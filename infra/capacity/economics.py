@@ -6,15 +6,17 @@ utilization, and how many tokens a month it takes before self-hosting beats a ho
 Self-hosting is a fixed cost: at 10 % utilization a token costs ten times what it costs at 100 %.
 The hosted API is a variable cost. Break-even is the monthly volume where the two meet.
 
-Node counts follow the configured replicas: each pool runs at least its node-group minimums, and
-enough nodes for its models' replicas (tensor-parallel GPUs each). Spot nodes are priced at the
-pool's first instance type's on-demand price less its spot discount.
+Node counts and capacity follow placement (infra/capacity/placement.py) when the deployment model
+passes it: the nodes each group runs at deploy, and only the replicas that were placed. Without it,
+each pool runs at least its node-group minimums and enough nodes for its models' replicas
+(tensor-parallel GPUs each). Spot nodes are priced at the pool's first instance type's on-demand
+price less its spot discount.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from infra.capacity.sizing import ModelSizing
@@ -56,7 +58,8 @@ class PoolCost:
         return self.on_demand_nodes * self.on_demand_usd_hour + self.spot_nodes_max * self.spot_usd_hour
 
 
-def pool_cost(config: StackConfig, pool: GpuPool, sizings: Sequence[ModelSizing]) -> PoolCost:
+def pool_cost(config: StackConfig, pool: GpuPool, sizings: Sequence[ModelSizing], placed_nodes: tuple[int, int] | None = None) -> PoolCost:
+    """`placed_nodes`: the (on-demand, spot) nodes placement runs at deploy, instead of the estimate."""
     instance = config.instance(pool.instance_types[0])
 
     def nodes_for(replicas: int, tensor_parallel: int) -> float:
@@ -68,6 +71,8 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: Sequence[ModelSizing]
     tei_on_demand = tei_gpus if embeddings.capacity_type == "on-demand" else 0
     on_demand = max(pool.on_demand.baseline, math.ceil(sum(nodes_for(s.replicas_on_demand, s.tensor_parallel) for s in models) + nodes_for(tei_on_demand, 1)))
     spot = max(pool.spot.min, math.ceil(sum(nodes_for(s.replicas_spot, s.tensor_parallel) for s in models) + nodes_for(tei_gpus - tei_on_demand, 1)))
+    if placed_nodes is not None:
+        on_demand, spot = placed_nodes
     return PoolCost(
         pool=pool.name,
         on_demand_nodes_needed=on_demand,
@@ -84,17 +89,6 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: Sequence[ModelSizing]
     )
 
 
-def capacity_warnings(pools: Sequence[PoolCost]) -> list[str]:
-    """Pools whose node-group maximums cannot hold the configured replicas."""
-    notes = []
-    for cost in pools:
-        if cost.on_demand_nodes_needed > cost.on_demand_nodes_max:
-            notes.append(f"pool {cost.pool}: the on-demand replicas need {cost.on_demand_nodes_needed} nodes but onDemand.max is {cost.on_demand_nodes_max}; some stay pending")
-        if cost.spot_nodes_needed > cost.spot_nodes_max:
-            notes.append(f"pool {cost.pool}: the spot replicas need {cost.spot_nodes_needed} nodes but spot.max is {cost.spot_nodes_max}; some stay pending")
-    return notes
-
-
 def platform_hourly(config: StackConfig) -> dict[str, float]:
     prices = platform_prices()
     vpc = config.cluster.network.vpc
@@ -108,8 +102,9 @@ def platform_hourly(config: StackConfig) -> dict[str, float]:
     }
 
 
-def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Sequence[PoolCost]) -> dict:
-    """The plan's `cost` object, from the models' sizing and the pools' node counts."""
+def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Sequence[PoolCost], placed_replicas: Mapping[str, int] | None = None) -> dict:
+    """The plan's `cost` object, from the models' sizing and the pools' node counts; capacity counts
+    `placed_replicas` per model where given (replicas that cannot be placed serve nothing)."""
     economics = config.economics
     platform = platform_hourly(config)
     hourly = sum(platform.values()) + sum(p.hourly_usd for p in pools)
@@ -117,7 +112,8 @@ def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Seque
 
     workload = economics.workload
     tokens_per_output_token = (workload.prompt_tokens + workload.output_tokens) / workload.output_tokens
-    output_tps = sum(s.output_tokens_per_second * (s.replicas_on_demand + s.replicas_spot) for s in sizings)
+    replicas = {s.model: s.replicas_on_demand + s.replicas_spot for s in sizings} | dict(placed_replicas or {})
+    output_tps = sum(s.output_tokens_per_second * replicas[s.model] for s in sizings)
     total_tps = output_tps * tokens_per_output_token
     monthly_capacity = total_tps * 3600 * HOURS_PER_MONTH
 

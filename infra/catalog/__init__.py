@@ -1,5 +1,5 @@
-"""Catalogs as data: GPU instance types, model architectures, hosted API prices, platform prices and
-pinned third-party Helm charts, each with its source in the YAML files beside this module.
+"""Catalogs as data: GPU instance types, node shapes (vCPUs, memory, max pods, and the pods the cluster
+runs on every node), model architectures, hosted API prices, platform prices and pinned third-party Helm charts, each with its source in the YAML files beside this module.
 
 This module only loads and types them. Stack config may override numbers (see
 `infra.config.economics.CatalogOverrides`); `with_overrides` applies them.
@@ -87,6 +87,34 @@ class HelmChartRef:
     image_tags: dict[str, str]
 
 
+@dataclass(frozen=True)
+class NodeShape:
+    """What one node of an instance type offers before Kubernetes reserves its share."""
+
+    instance_type: str
+    vcpu: int
+    memory_mib: int
+    eni_max_pods: int  # pods the VPC CNI can address (ENIs x (IPv4 per ENI - 1) + 2)
+
+
+@dataclass(frozen=True)
+class ClusterPod:
+    """A pod the cluster runs besides the kit's own: its requests, replicas, and when it runs."""
+
+    name: str
+    cpu_m: int
+    memory_mib: int
+    replicas: int = 1
+    when: str = "always"  # "always", or the feature it comes with ("keda")
+
+
+@dataclass(frozen=True)
+class ClusterPods:
+    daemonsets: tuple[ClusterPod, ...]  # every node
+    gpu_daemonsets: tuple[ClusterPod, ...]  # GPU nodes only
+    system: tuple[ClusterPod, ...]  # Deployments on the system nodes
+
+
 def _load(name: str) -> dict:
     return yaml.safe_load((_HERE / name).read_text())
 
@@ -133,6 +161,21 @@ def api_prices() -> dict[str, ApiPrice]:
 def platform_prices() -> PlatformPrices:
     data = _load("platform_prices.yaml")
     return PlatformPrices(eks_cluster_hour=data["eks_cluster_hour"], nat_gateway_hour=data["nat_gateway_hour"], instances=dict(data["instances"]))
+
+
+@cache
+def node_shapes() -> dict[str, NodeShape]:
+    return {name: NodeShape(instance_type=name, **spec) for name, spec in _load("node_shapes.yaml")["instances"].items()}
+
+
+@cache
+def cluster_pods() -> ClusterPods:
+    data = _load("node_shapes.yaml")
+
+    def pods(section: str) -> tuple[ClusterPod, ...]:
+        return tuple(ClusterPod(name=name, **{k: v for k, v in spec.items() if k != "source"}) for name, spec in data[section].items())
+
+    return ClusterPods(daemonsets=pods("daemonsets"), gpu_daemonsets=pods("gpu_daemonsets"), system=pods("system_pods"))
 
 
 @cache

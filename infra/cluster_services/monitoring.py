@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
+from infra.capacity.pods import ALERTMANAGER, GRAFANA, PROMETHEUS, Requests
 from infra.cluster_services.dashboards import dashboards_json
 from infra.cluster_services.kube import third_party_chart
 from infra.config.monitoring import Monitoring
@@ -33,6 +34,11 @@ class PoolPrice:
     configured_usd_hour: float
 
 
+def requests(r: Requests) -> dict:
+    """Requests only, as placement placed them (kube-prometheus-stack 79.7.1 leaves `resources: {}`)."""
+    return {"requests": r.values()}
+
+
 def prometheus_stack_values(monitoring: Monitoring) -> dict:
     on_system_nodes = {SYSTEM_ROLE_LABEL: "system"}
     return {
@@ -40,6 +46,7 @@ def prometheus_stack_values(monitoring: Monitoring) -> dict:
             "prometheusSpec": {
                 "retention": f"{monitoring.retention_days}d",
                 "nodeSelector": on_system_nodes,
+                "resources": requests(PROMETHEUS),
                 # Select every ServiceMonitor and PrometheusRule in the cluster, not only this release's.
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
@@ -51,10 +58,11 @@ def prometheus_stack_values(monitoring: Monitoring) -> dict:
                 },
             }
         },
-        "alertmanager": {"alertmanagerSpec": {"nodeSelector": on_system_nodes}},
+        "alertmanager": {"alertmanagerSpec": {"nodeSelector": on_system_nodes, "resources": requests(ALERTMANAGER)}},
         "grafana": {
             "enabled": monitoring.grafana,
             "nodeSelector": on_system_nodes,
+            "resources": requests(GRAFANA),
             "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}},
         },
         "kube-state-metrics": {

@@ -21,6 +21,9 @@ from infra.names import KUBE_SYSTEM_NAMESPACE, SYSTEM_ROLE_LABEL
 
 NAMESPACE = KUBE_SYSTEM_NAMESPACE
 SERVICE_ACCOUNT = "cluster-autoscaler"
+# How long the autoscaler waits for a new node to register before it gives up on that group
+# (--max-node-provision-time); Pulumi's await budget for pods that need a new node includes it.
+NODE_PROVISION_SECONDS = 15 * 60
 
 
 def autoscaler_policy(cluster_name: str, partition: str, region: str, account_id: str) -> str:
@@ -73,7 +76,7 @@ def autoscaler_values(cluster_name: str, region: str, kubernetes_version: str, r
             # vLLM pods use emptyDir for /dev/shm and caches; without this GPU nodes never scale down.
             "skip-nodes-with-local-storage": False,
             "scale-down-unneeded-time": "10m",
-            "max-node-provision-time": "15m",
+            "max-node-provision-time": f"{NODE_PROVISION_SECONDS // 60}m",
         },
         # Managed node group ASGs are named eks-<node group name>-<uuid>.
         "expanderPriorities": {"50": [".*-spot-.*"], "10": [".*"]},

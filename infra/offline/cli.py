@@ -97,6 +97,46 @@ def render_models(plan: Plan) -> str:
     return table(rows) if len(rows) > 1 else "(no models)"
 
 
+def render_placement(plan: Plan) -> tuple[str, str]:
+    """Two tables: per Deployment where its replicas land in each phase, and per node group its nodes."""
+    placement = plan.deployment.placement
+    rows = [("deployment", "pool", "capacity", "requests (CPU, memory, GPUs)", "replicas", "placed", "on on-demand", "full scale-out", "after spot loss", "rollout")]
+    for p in placement.workloads:
+        w = p.workload
+        rows.append(
+            (
+                w.name,
+                w.pool or "system",
+                w.capacity,
+                f"{w.requests.cpu_m}m, {w.requests.memory_mib}Mi, {w.requests.gpus}",
+                str(w.replicas),
+                str(p.placed),
+                str(p.placed_on_demand) if w.pool else "-",
+                f"{p.placed_full_scale_out} of {w.max_replicas}",
+                str(p.after_spot_loss),
+                "surge 1" if p.surge else "surge 0, unavailable 1",
+            )
+        )
+    groups = [("node group", "instance type", "per node (CPU, memory, GPUs)", "min", "max", "nodes", "full scale-out", "after spot loss", "CPU / memory / GPUs requested", "drain of one node")]
+    for g in placement.groups:
+        room, used = g.group.room, g.to_json()["requested"]
+        groups.append(
+            (
+                g.group.name,
+                g.group.instance_type,
+                f"{room.cpu_m}m, {room.memory_mib}Mi, {room.gpus}",
+                str(g.group.min_nodes),
+                str(g.group.max_nodes),
+                str(g.nodes),
+                str(g.nodes_full_scale_out),
+                str(g.nodes_after_spot_loss),
+                f"{used['cpu']:.0%} / {used['memory']:.0%} / {used['gpus']:.0%}",
+                g.drain,
+            )
+        )
+    return table(rows), table(groups)
+
+
 def render_text(plan: Plan, *, markdown: bool = False) -> str:
     """The readable plan: in the terminal as is; with `markdown`, headed and with the plain-text
     tables fenced so they survive rendering (report.md, PR comments)."""
@@ -110,12 +150,16 @@ def render_text(plan: Plan, *, markdown: bool = False) -> str:
         ("Node groups", plain(render_gpu_pools(plan))),
         ("Models (vLLM)", plain(render_models(plan))),
         ("Sizing", report.sizing_table(plan.sizing).rstrip()),
+        *zip(("Placement: Deployments", "Placement: node groups"), map(plain, render_placement(plan))),
         ("Cost", report.cost_report(plan.cost).rstrip()),
     ]
     resilience = plan.resilience()
     if resilience:
-        rows = [("model", "floor (on-demand)", "planned", "left after every spot node is reclaimed", "output tok/s left")]
-        rows += [(m, str(r["floor"]), str(r["replicas_planned"]), str(r["replicas_after_spot_loss"]), f"{r['output_tokens_per_second_after_spot_loss']:,.0f}") for m, r in resilience.items()]
+        rows = [("model", "floor (on-demand)", "configured", "placed", "left after every spot node is reclaimed", "output tok/s left")]
+        rows += [
+            (m, str(r["floor"]), str(r["replicas_planned"]), str(r["replicas_placed"]), str(r["replicas_after_spot_loss"]), f"{r['output_tokens_per_second_after_spot_loss']:,.0f}")
+            for m, r in resilience.items()
+        ]
         sections.append(("Spot reclaim", plain(table(rows))))
     if plan.warnings:
         sections.append(("Warnings", "\n".join(f"{'-' if markdown else '  !'} {w}" for w in plan.warnings)))

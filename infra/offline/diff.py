@@ -1,5 +1,7 @@
 """What a change does, comparing two plans (the JSON of `python -m infra plan --json`): resources
-added, changed and removed, changed inputs and chart values, vLLM arguments, GPUs and cost.
+added, changed and removed, changed inputs and chart values, vLLM arguments, GPUs and cost, placed
+capacity (each model's floor, replicas placed and left after a spot loss, the output tokens/s
+placed) and the warnings added or resolved.
 
 Resources are matched by URN; a changed resource lists each changed input path with its old and new
 value. Plans are deterministic, so a plan diffed against itself is empty.
@@ -39,11 +41,13 @@ class PlanDiff:
     gpus: dict[str, tuple[int, int]] = field(default_factory=dict)  # "configured" / "full scale-out" -> (base, head)
     cost: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     sizing: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
+    capacity: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # "<model>: floor" / "replicas placed" / ... -> (base, head)
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # "added" / "resolved"
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.vllm_args or self.sizing) and all(
-            old == new for old, new in [*self.gpus.values(), *self.cost.values()]
+        return not (self.added or self.removed or self.changed or self.vllm_args or self.sizing or any(self.warnings.values())) and all(
+            old == new for old, new in [*self.gpus.values(), *self.cost.values(), *self.capacity.values()]
         )
 
     def to_json(self) -> dict:
@@ -60,6 +64,8 @@ class PlanDiff:
             "gpus": {k: {"base": v[0], "head": v[1]} for k, v in self.gpus.items()},
             "cost": {k: {"base": v[0], "head": v[1]} for k, v in self.cost.items()},
             "sizing": {m: {k: {"base": v[0], "head": v[1]} for k, v in d.items()} for m, d in self.sizing.items()},
+            "capacity": {k: {"base": v[0], "head": v[1]} for k, v in self.capacity.items()},
+            "warnings": self.warnings,
         }
 
 
@@ -114,6 +120,16 @@ def _cost_figures(plan: dict) -> dict[str, float | None]:
     }
 
 
+def placed_capacity(plan: dict) -> dict[str, Any]:
+    """Per model its floor, replicas placed and replicas left after a spot loss; the output tokens/s placed."""
+    figures: dict[str, Any] = {"output tokens/s placed": (plan.get("cost") or {}).get("capacity_output_tokens_per_second")}
+    labels = {"floor": "floor (on-demand)", "replicas_placed": "replicas placed", "replicas_after_spot_loss": "replicas after spot loss"}
+    for model, numbers in sorted((plan.get("resilience") or {}).items()):
+        for key, label in labels.items():
+            figures[f"{model}: {label}"] = numbers.get(key)
+    return figures
+
+
 def _sizing(plan: dict) -> dict[str, dict]:
     keys = ("gpu", "tensor_parallel", "quantization", "weights_gib", "kv_cache_gib", "fits", "max_concurrent_sequences", "estimated_output_tokens_per_second")
     return {s["model"]: {k: s.get(k) for k in keys} for s in plan.get("sizing", [])}
@@ -141,6 +157,10 @@ def diff_plans(base: dict, head: dict) -> PlanDiff:
     result.gpus = {k: (base_gpus[k], head_gpus[k]) for k in head_gpus}
     base_cost, head_cost = _cost_figures(base), _cost_figures(head)
     result.cost = {k: (base_cost[k], head_cost[k]) for k in head_cost}
+    base_capacity, head_capacity = placed_capacity(base), placed_capacity(head)
+    result.capacity = {k: (base_capacity.get(k), head_capacity.get(k)) for k in sorted(base_capacity.keys() | head_capacity.keys(), key=lambda k: (k != "output tokens/s placed", k))}
+    base_warnings, head_warnings = base.get("warnings", []), head.get("warnings", [])
+    result.warnings = {"added": [w for w in head_warnings if w not in base_warnings], "resolved": [w for w in base_warnings if w not in head_warnings]}
     base_sizing, head_sizing = _sizing(base), _sizing(head)
     for model in sorted(base_sizing.keys() | head_sizing.keys()):
         old, new = base_sizing.get(model, {}), head_sizing.get(model, {})

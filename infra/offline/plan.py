@@ -101,6 +101,7 @@ class Plan:
             "sizing": [s.to_json() for s in self.sizing],
             "cost": self.cost,
             "resilience": self.resilience(),
+            "placement": self.deployment.placement.to_json(),
             "manifests": unwrap_secrets(self.manifests, mask=True),
             "resources": [
                 {

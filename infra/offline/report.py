@@ -78,6 +78,20 @@ DIFF = _ENV.from_string(
 {% for label, pair in diff.cost.items() %}
 | {{ label }} | {{ pair[0]|show }} | {{ pair[1]|show }} | {{ pair|delta }} |
 {% endfor %}
+{% for label, pair in diff.capacity.items() %}
+| {{ label }} | {{ pair[0]|show }} | {{ pair[1]|show }} | {{ pair|delta }} |
+{% endfor %}
+{% if diff.warnings.added or diff.warnings.resolved %}
+
+**Warnings**
+
+{% for w in diff.warnings.added %}
+- ⚠️ new: {{ w }}
+{% endfor %}
+{% for w in diff.warnings.resolved %}
+- ✅ resolved: {{ w }}
+{% endfor %}
+{% endif %}
 {% if diff.sizing %}
 
 **Sizing**

@@ -9,10 +9,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
+from infra.capacity.pods import TEI_ON_CPU, TEI_ON_GPU
+from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.serving import Embeddings
 from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SYSTEM_ROLE_LABEL
 
 TEI_CHART = CHARTS_DIR / "tei"
+STARTUP_SECONDS = 600  # the chart's startupProbe: 60 failures x 10 s
 RELEASE = EMBEDDINGS_RELEASE
 
 # TEI publishes one image per GPU architecture (README "Docker Images"): Ampere 8.0 (A100) "1.9",
@@ -29,7 +32,7 @@ TEI_IMAGE_TAGS = {
 }
 
 
-def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict | None = None) -> dict:
+def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict, rollout: dict) -> dict:
     on_gpu = gpu is not None
     return {
         "image": {"repository": "ghcr.io/huggingface/text-embeddings-inference", "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
@@ -40,6 +43,8 @@ def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network
             "autoTruncate": embeddings.auto_truncate,
         },
         "replicas": embeddings.replicas,
+        "rollout": rollout,  # from placement: maxSurge 0 where there is no room for one more replica
+        "pulumiTimeoutSeconds": embeddings.replicas * STARTUP_SECONDS + NODE_PROVISION_SECONDS,
         "placement": {
             "gpu": on_gpu,
             "poolLabel": POOL_LABEL,
@@ -48,21 +53,21 @@ def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network
             "capacityType": embeddings.capacity_type,
             "cpuNodeSelector": {SYSTEM_ROLE_LABEL: "system"},
         },
-        "resources": {"cpu": "2", "memory": "8Gi" if on_gpu else "4Gi"},
+        "resources": (TEI_ON_GPU if on_gpu else TEI_ON_CPU).values(),  # what placement placed
         "service": {"port": 80},
         "serviceMonitor": {"enabled": monitored, "interval": "15s"},
-        "networkPolicy": network_policy or {"enabled": False, "from": []},
+        "networkPolicy": network_policy,
     }
 
 
 def embeddings_release(
-    name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, network_policy: dict, opts: pulumi.ResourceOptions
+    name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, network_policy: dict, rollout: dict, opts: pulumi.ResourceOptions
 ) -> k8s.helm.v4.Chart:
     return k8s.helm.v4.Chart(
         name,
         name=RELEASE,
         chart=os.path.relpath(TEI_CHART),
         namespace=namespace,
-        values=tei_values(embeddings, gpu, monitored, network_policy),
+        values=tei_values(embeddings, gpu, monitored, network_policy, rollout),
         opts=opts,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from infra.capacity.pods import ROUTER
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback
 from infra.names import ROUTER_RELEASE
@@ -66,14 +67,15 @@ def litellm_config(models: Sequence[ModelDeployment], embeddings: Embeddings, fa
     return config
 
 
-def router_values(config: dict, fallback: Fallback, secret_name: str, secret_env: dict[str, str], monitored: bool) -> dict:
+def router_values(config: dict, fallback: Fallback, secret_name: str, secret_env: dict[str, str], monitored: bool, rollout: dict) -> dict:
     return {
         "image": {"repository": "ghcr.io/berriai/litellm", "tag": "main-v1.77.3-stable", "pullPolicy": "IfNotPresent"},
         "replicas": fallback.replicas,
+        "rollout": rollout,  # from placement: maxSurge 0 where the system nodes have no room
         "config": config,
         "secret": {"name": secret_name if secret_env else "", "env": secret_env},
         "service": {"port": 4000},
-        "resources": {"cpu": "500m", "memory": "1Gi"},
+        "resources": ROUTER.values(),  # what placement placed
         # A request may wait a full timeout on a replica, then the fallback's: let both finish on shutdown.
         "terminationGracePeriodSeconds": max(90, 2 * fallback.timeout_seconds + 15),
         "nodeSelector": {"llm-serving/role": "system"},

@@ -26,10 +26,13 @@ import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
 from infra.aws.iam import irsa_role, policy_document
+from infra.capacity.placement import Placement
+from infra.capacity.pods import VLLM_CPU_PER_GPU_M, VLLM_MEMORY_PER_GPU_MIB
+from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.load import Secrets
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback
-from infra.names import CAPACITY_TYPE_LABEL, POOL_LABEL, SERVING_NAMESPACE
+from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SERVING_NAMESPACE
 from infra.serving.embeddings import embeddings_release
 from infra.serving.router import RELEASE as ROUTER_RELEASE
 from infra.serving.router import drain_seconds, litellm_config, router_values
@@ -41,6 +44,10 @@ CREDENTIALS_SECRET = "model-credentials"
 HF_TOKEN_KEY, API_KEY_KEY = "hf-token", "api-key"
 HOSTED_KEYS = {"anthropic": "anthropic-api-key", "openai": "openai-api-key"}
 PRE_STOP_SECONDS = 15
+# Spot replicas get a two-minute interruption notice: preStop plus grace stay well inside it, so vLLM
+# drains its requests and exits before the instance stops (the router retries the rest elsewhere).
+SPOT_PRE_STOP_SECONDS = 10
+SPOT_GRACE_SECONDS = 90
 # Who may reach vLLM and TEI when the router is on: the router's pods, and Prometheus's namespace.
 ALLOWED_PEERS = [
     {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}},
@@ -52,15 +59,28 @@ def network_policy(enabled: bool) -> dict:
     return {"enabled": enabled, "from": ALLOWED_PEERS if enabled else []}
 
 
+def rollout(placement: Placement, deployment: str) -> dict[str, int]:
+    """maxSurge 1 where placement found room for one more replica, else maxSurge 0, maxUnavailable 1."""
+    surge = placement.of(deployment).surge
+    return {"maxSurge": int(surge), "maxUnavailable": int(not surge)}
+
+
+def await_seconds(model: ModelDeployment) -> int:
+    """Pulumi's wait for the on-demand Deployment: each replica's startup budget in turn (a rollout
+    replaces them one by one), plus the autoscaler's wait for a new node."""
+    return model.replicas.baseline * model.startup_minutes * 60 + NODE_PROVISION_SECONDS
+
+
 def vllm_values(
     model: ModelDeployment,
     *,
     secrets: Secrets,
     adapter_role_arn: pulumi.Input[str] | None,
+    placement: Placement,
     monitored: bool = False,
     fallback: Fallback = Fallback(enabled=False),
 ) -> dict[str, Any]:
-    """The chart values of one model, from its stack config."""
+    """The chart values of one model, from its stack config and its placement."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
     return {
         "image": {"repository": "vllm/vllm-openai", "tag": "v0.33.0", "pullPolicy": "IfNotPresent"},
@@ -95,10 +115,14 @@ def vllm_values(
         },
         "serviceAccount": {"roleArn": adapter_role_arn or ""},
         "service": {"port": 8000},
-        "resources": {"cpuPerGpu": "2", "memoryPerGpu": "8Gi", "shmPerGpu": "2Gi", "cacheSize": "200Gi"},
+        # The requests placement placed (infra/capacity/pods.py), per GPU.
+        "resources": {"cpuPerGpu": str(VLLM_CPU_PER_GPU_M // 1000), "memoryPerGpu": f"{VLLM_MEMORY_PER_GPU_MIB // 1024}Gi", "shmPerGpu": "2Gi", "cacheSize": "200Gi"},
+        "rollout": {"onDemand": rollout(placement, f"{model.name}-on-demand"), "spot": rollout(placement, f"{model.name}-spot")},
+        "pulumiAwait": {"onDemandTimeoutSeconds": await_seconds(model), "spotSkipAwait": True},
         "startupMinutes": model.startup_minutes,
         "terminationGracePeriodSeconds": drain_seconds(fallback, PRE_STOP_SECONDS),
         "preStopSleepSeconds": PRE_STOP_SECONDS,
+        "spotDrain": {"terminationGracePeriodSeconds": SPOT_GRACE_SECONDS, "preStopSleepSeconds": SPOT_PRE_STOP_SECONDS},
         "serviceMonitor": {"enabled": monitored, "interval": "15s", "labels": {}},
         "networkPolicy": network_policy(fallback.enabled),
         "autoscaling": {
@@ -143,6 +167,11 @@ class ServingArgs:
     embeddings_gpu: str | None  # GPU model of the embeddings pool; None for CPU
     monitored: bool  # create ServiceMonitors (the monitoring stack's CRDs must exist)
     fallback: Fallback
+    placement: Placement  # the deployment model's: requests and rollout strategies come from it
+    # What every release waits for: the monitoring stack and KEDA (their CRDs), the GPU node groups and
+    # the device plugin. Pulumi does not pass a component's depends_on to its children, so the releases
+    # name them themselves.
+    prerequisites: Sequence[pulumi.Resource] = ()
 
 
 class Serving(pulumi.ComponentResource):
@@ -158,7 +187,7 @@ class Serving(pulumi.ComponentResource):
             metadata={"name": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "llm-serving"}},
             opts=child,
         )
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.prerequisites])
         credentials = {
             key: value
             for key, value in (
@@ -187,12 +216,21 @@ class Serving(pulumi.ComponentResource):
                 # sets it; the root for the offline plan), so the input is the same on every machine.
                 chart=os.path.relpath(VLLM_CHART),
                 namespace=NAMESPACE,
-                values=vllm_values(model, secrets=args.secrets, adapter_role_arn=role.arn if role else None, monitored=args.monitored, fallback=args.fallback),
+                values=vllm_values(
+                    model, secrets=args.secrets, adapter_role_arn=role.arn if role else None, placement=args.placement, monitored=args.monitored, fallback=args.fallback
+                ),
                 opts=in_namespace,
             )
         if args.embeddings.enabled:
             embeddings_release(
-                f"{name}-embeddings", args.embeddings, args.embeddings_gpu, NAMESPACE, args.monitored, network_policy(args.fallback.enabled), opts=in_namespace
+                f"{name}-embeddings",
+                args.embeddings,
+                args.embeddings_gpu,
+                NAMESPACE,
+                args.monitored,
+                network_policy(args.fallback.enabled),
+                rollout(args.placement, EMBEDDINGS_RELEASE),
+                opts=in_namespace,
             )
         if args.fallback.enabled:
             self._router(name, args, credentials, in_namespace)
@@ -211,7 +249,7 @@ class Serving(pulumi.ComponentResource):
             name=ROUTER_RELEASE,
             chart=os.path.relpath(ROUTER_CHART),
             namespace=NAMESPACE,
-            values=router_values(config, args.fallback, CREDENTIALS_SECRET, env, args.monitored),
+            values=router_values(config, args.fallback, CREDENTIALS_SECRET, env, args.monitored, rollout(args.placement, ROUTER_RELEASE)),
             opts=opts,
         )
 
