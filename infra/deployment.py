@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from infra.capacity.economics import PoolCost, capacity_warnings, pool_cost, stack_cost
+from infra.capacity.quotas import QuotaNeed, quota_needs
 from infra.capacity.resilience import GpuPods, Survivor, after_spot_loss
 from infra.capacity.sizing import ModelSizing, kv_warnings, size_model, stack_problems
 from infra.config.problems import ConfigError
@@ -35,6 +36,7 @@ class Deployment:
     cost: Mapping[str, Any]
     survivors: Mapping[str, Survivor]
     warnings: tuple[str, ...]
+    quotas: tuple[QuotaNeed, ...] = ()  # EC2 vCPU quotas the GPU pools need at their maximums
 
     def pool(self, name: str) -> PoolCost:
         return next(p for p in self.pools if p.pool == name)
@@ -100,6 +102,7 @@ def derive(stack: str, config: StackConfig) -> Deployment:
         cost=MappingProxyType(stack_cost(config, sizing, pools)),
         survivors=MappingProxyType(survivors),
         warnings=(),
+        quotas=quota_needs(config),
     )
     warnings = kv_warnings(sizing) + capacity_warnings(pools) + floor_warnings(deployment.resilience())
     return replace(deployment, warnings=tuple(warnings))

@@ -30,7 +30,7 @@ EXPECTED = {
     "missing-region": ("llm-serving:region", "missing required key", 'e.g. "us-east-1"'),
     "unknown-ami-type": ("llm-serving:gpuPools[0].amiType", '"AL2023_x86_64_STANDARD"', "'AL2023_x86_64_NVIDIA' or 'BOTTLEROCKET_x86_64_NVIDIA'"),
     "mixed-gpu-models": ("llm-serving:gpuPools[0].instanceTypes", '["g6.xlarge", "g5.xlarge"]', "one GPU model and count"),
-    "unquoted-kubernetes-version": ("llm-serving:cluster.kubernetesVersion", "1.3", 'e.g. "1.33"'),
+    "unquoted-kubernetes-version": ("llm-serving:cluster.kubernetesVersion", "1.3", 'e.g. "1.35"'),
     "bad-cidr": ("llm-serving:cluster.endpoint.publicCidrs[0]", '"300.1.2.0/24"', "not an IPv4 CIDR block"),
     "public-endpoint-open": ("llm-serving:cluster.endpoint.publicCidrs", "[]", "explicit allow-list"),
     "zone-of-another-region": ("llm-serving:cluster.network.newVpc.zones[1]", '"eu-west-1b"', "not a zone of region us-east-1"),
