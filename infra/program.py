@@ -48,7 +48,7 @@ def aws_provider_for(name: str, config: StackConfig, tags: dict[str, str]) -> aw
         f"{name}-aws",
         region=config.region,
         profile=credentials.profile,
-        assume_roles=[{"role_arn": credentials.role_arn}] if credentials.role_arn else None,
+        assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=credentials.role_arn)] if credentials.role_arn else None,
         default_tags={"tags": tags},
     )
 

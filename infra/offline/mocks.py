@@ -89,6 +89,7 @@ class RegisteredResource:
     inputs: dict[str, Any] = field(default_factory=dict)  # secrets still wrapped; see unwrap_secrets
     ignore_changes: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)  # URNs
+    protect: bool = False
 
 
 class PlanMocks(Mocks):
@@ -196,6 +197,7 @@ class RecordingMonitor(MockMonitor):
                     inputs=inputs,
                     ignore_changes=list(request.ignoreChanges),
                     depends_on=list(request.dependencies),
+                    protect=bool(request.protect),
                 )
             )
         return resources
