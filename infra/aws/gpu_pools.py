@@ -14,7 +14,7 @@ zones (`AZRebalance`) without honouring PodDisruptionBudgets (EKS user guide, ma
 `aws.eks.NodeGroup` has no setting for it, and EKS's service-linked role suspends and resumes
 AZRebalance itself, so a suspension made from here could be undone by EKS. The kit does not fight
 EKS for the ASG; docs/before-first-up.md says what this risks (an on-demand baseline node replaced
-after a zone recovers) and how to avoid it (one zone per on-demand group, via `zones`).
+without a drain, mostly after a zone outage) and the manual mitigation.
 """
 
 from __future__ import annotations
