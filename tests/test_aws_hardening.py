@@ -5,6 +5,7 @@ provider's credentials, and Kubernetes/add-on/chart versions that exist and are 
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -30,9 +31,11 @@ def test_gpu_nodes_carry_the_cluster_autoscalers_gpu_label_with_their_gpu_model(
             assert AUTOSCALER_GPU_LABEL not in labels  # system nodes have no GPUs to wait for
 
 
-def test_node_repair_comes_with_the_node_monitoring_agent_and_neither_without_it(example_plan, plan_of, write_stack):
-    addons = {a.inputs["addonName"] for a in of_type(example_plan, "aws:eks/addon:Addon")}
-    assert "eks-node-monitoring-agent" in addons
+def test_node_repair_comes_with_the_node_monitoring_agent_on_gpu_nodes_too_and_neither_without_it(example_plan, plan_of, write_stack):
+    addons = {a.inputs["addonName"]: a for a in of_type(example_plan, "aws:eks/addon:Addon")}
+    agent = json.loads(addons["eks-node-monitoring-agent"].inputs["configurationValues"])
+    # Its GPU health checks (dcgm-server) must tolerate the taint every kit GPU node carries.
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in agent["dcgmAgent"]["tolerations"]
     assert all(g.inputs["nodeRepairConfig"] == {"enabled": True} for g in of_type(example_plan, NODE_GROUP))
 
     def off(config):
@@ -141,6 +144,17 @@ def test_addon_versions_and_the_autoscaler_image_are_pinned_for_the_clusters_min
     for addon in of_type(example_plan, "aws:eks/addon:Addon"):
         assert addon.inputs.get("addonVersion") == version.addons[addon.inputs["addonName"]], addon.name
     assert charts(example_plan)["cluster-autoscaler"].inputs["values"]["image"]["tag"] == version.cluster_autoscaler
+
+
+def test_a_version_close_to_the_end_of_standard_support_is_warned(plan_of, write_stack):
+    def soon(config):
+        config["llm-serving:cluster"]["kubernetesVersion"] = "1.34"  # standard support ends 2026-12-02
+
+    plan = plan_of(*write_stack("soon", edit=soon))
+    days = (kubernetes_versions()["1.34"].end_of_standard_support - date.today()).days
+    if 0 <= days < 90:
+        assert any(f"1.34 leaves EKS standard support on 2026-12-02 ({days} days)" in w for w in plan.warnings)
+    assert not any("kubernetesVersion" in w for w in plan_of("dev").warnings)  # 1.35: months left
 
 
 @pytest.mark.parametrize("version", sorted(kubernetes_versions()))

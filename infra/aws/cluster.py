@@ -34,6 +34,7 @@ from infra.names import SYSTEM_ROLE_LABEL
 # kube-proxy, the VPC CNI and the pod identity agent must run before nodes can become Ready.
 _BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 NODE_MONITORING_AGENT = "eks-node-monitoring-agent"
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,15 @@ class Cluster(pulumi.ComponentResource):
             "vpc-cni": lambda: self._addon_role("vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"),
             "aws-ebs-csi-driver": lambda: self._addon_role("ebs-csi", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
         }
-        # The VPC CNI enforces Kubernetes NetworkPolicies (the kit's vLLM and TEI policies) once told to.
-        configuration = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
+        configuration = {
+            # The VPC CNI enforces Kubernetes NetworkPolicies (the kit's vLLM and TEI policies) once told to.
+            "vpc-cni": json.dumps({"enableNetworkPolicy": "true"}),
+            # The agent's dcgm-server DaemonSet (the GPU health checks) tolerates no taint by default, so it
+            # would never run on the kit's tainted GPU nodes (aws/containers-roadmap#2567); the agent itself
+            # tolerates every taint. `dcgmAgent.tolerations` is in the add-on's configuration schema
+            # (aws/eks-node-monitoring-agent charts/configuration.schema.json @ 0b5f05cd).
+            NODE_MONITORING_AGENT: json.dumps({"dcgmAgent": {"tolerations": [GPU_TOLERATION]}}),
+        }
         versions = kubernetes_versions()[self._args.config.kubernetes_version].addons
         addons = []
         for addon in names:
