@@ -10,7 +10,7 @@ from infra.capacity.quotas import quota_needs
 from infra.catalog import gpu_instances
 from infra.config.preflight import EKS_UNSUPPORTED_ZONE_IDS, Mode, principal_of
 from infra.config.problems import ConfigError
-from infra.offline.mocks import CALLER_ARN, zones_of
+from infra.offline.mocks import CALLER_ARN, zone_id_prefix, zones_of
 from tests.conftest import of_type, stack_config
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -175,3 +175,11 @@ def test_a_pool_whose_type_no_vpc_zone_offers_is_refused(plan_of, write_stack):
 
     with pytest.raises(ConfigError, match=r"gpuPools\[0\].instanceTypes\[0\]: got \"p5.48xlarge\"; not offered in any of the VPC's zones"):
         plan_of(*write_stack("nowhere", base="prod", edit=nowhere))
+
+
+@pytest.mark.parametrize(
+    ("region", "prefix"),
+    [("us-east-1", "use1"), ("eu-west-1", "euw1"), ("ap-southeast-2", "apse2"), ("ap-northeast-1", "apne1"), ("ca-central-1", "cac1"), ("sa-east-1", "sae1")],
+)
+def test_the_mock_account_names_zone_ids_the_way_aws_does(region, prefix):
+    assert zone_id_prefix(region) == prefix
