@@ -26,14 +26,14 @@ def real_values(config):
 
 def expected_quotas(stack: str) -> dict[str, int]:
     """Recomputed from the stack file and the catalog: max nodes x vCPUs (spot: the pool's largest type)."""
-    needs: dict[str, int] = {}
+    needs = dict.fromkeys(("L-DB2E81BA", "L-417A185B", "L-3819A6DF", "L-7212CCBC"), 0)
     for pool in stack_config(stack)["llm-serving:gpuPools"]:
         family = "G" if pool["instanceTypes"][0].startswith("g") else "P"
         on_demand_max = pool["onDemand"].get("max", pool["onDemand"]["baseline"])
         on_demand = on_demand_max * gpu_instances()[pool["instanceTypes"][0]].vcpus
         spot = pool["spot"]["max"] * max(gpu_instances()[t].vcpus for t in pool["instanceTypes"])
         for code, vcpus in (({"G": "L-DB2E81BA", "P": "L-417A185B"}[family], on_demand), ({"G": "L-3819A6DF", "P": "L-7212CCBC"}[family], spot)):
-            needs[code] = needs.get(code, 0) + vcpus
+            needs[code] += vcpus
     return needs
 
 
@@ -46,7 +46,7 @@ def test_the_plan_lists_the_vcpus_each_ec2_quota_must_allow(example_plan):
 
 def test_prod_needs_200_on_demand_and_704_spot_g_vcpus(plan_of):
     # l40s: 4 x g6e.12xlarge (48) + l4: 2 x g6.xlarge (4); spot: 7 x g6e.24xlarge (96) + 4 x g6.2xlarge (8).
-    assert {q.code: q.vcpus for q in plan_of("prod").deployment.quotas} == {"L-DB2E81BA": 200, "L-3819A6DF": 704}
+    assert {q.code: q.vcpus for q in plan_of("prod").deployment.quotas} == {"L-DB2E81BA": 200, "L-3819A6DF": 704, "L-417A185B": 0, "L-7212CCBC": 0}
 
 
 def test_p_instances_count_against_the_p_quotas(plan_of, write_stack):

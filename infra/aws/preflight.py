@@ -39,9 +39,13 @@ def lookup_facts(deployment: Deployment, provider: aws.Provider) -> AwsFacts:
 
 
 def granted_quotas(deployment: Deployment, provider: aws.Provider) -> dict[str, float]:
-    """The account's current value of each EC2 quota the stack needs (Service Quotas; vCPUs)."""
+    """The account's current value of each EC2 quota the stack uses (Service Quotas; vCPUs)."""
     invoke = pulumi.InvokeOptions(provider=provider)
-    return {need.code: aws.servicequotas.get_service_quota(service_code="ec2", quota_code=need.code, opts=invoke).value for need in deployment.quotas}
+    return {
+        need.code: aws.servicequotas.get_service_quota(service_code="ec2", quota_code=need.code, opts=invoke).value
+        for need in deployment.quotas
+        if need.vcpus
+    }
 
 
 def check(deployment: Deployment, provider: aws.Provider, mode: Mode) -> Preflight:

@@ -47,7 +47,7 @@ class QuotaNeed:
 
 
 def quota_needs(config: StackConfig) -> tuple[QuotaNeed, ...]:
-    """Per EC2 quota the GPU pools touch, the vCPUs needed at every pool's node-group maximums."""
+    """Per EC2 GPU quota (all four, 0 where no pool uses it), the vCPUs needed at every pool's node-group maximums."""
     vcpus: dict[tuple[str, str], int] = {}
     pools: dict[tuple[str, str], list[str]] = {}
     for pool in config.gpu_pools:
@@ -60,7 +60,7 @@ def quota_needs(config: StackConfig) -> tuple[QuotaNeed, ...]:
             key = (capacity, family)
             vcpus[key] = vcpus.get(key, 0) + need
             pools.setdefault(key, []).append(pool.name)
-    return tuple(QuotaNeed(*QUOTAS[key], vcpus[key], tuple(pools[key])) for key in QUOTAS if key in vcpus)
+    return tuple(QuotaNeed(*QUOTAS[key], vcpus.get(key, 0), tuple(pools.get(key, ()))) for key in QUOTAS)
 
 
 def quota_shortfalls(needs: tuple[QuotaNeed, ...], granted: dict[str, float], region: str) -> list[tuple[QuotaNeed, str]]:
@@ -72,5 +72,5 @@ def quota_shortfalls(needs: tuple[QuotaNeed, ...], granted: dict[str, float], re
             f"{', '.join(need.pools)} need {need.vcpus} at their maximums; request it with: {need.increase_command(region)}",
         )
         for need in needs
-        if granted[need.code] < need.vcpus
+        if need.vcpus and granted[need.code] < need.vcpus
     ]

@@ -80,7 +80,7 @@ def render_gpu_pools(plan: Plan) -> str:
 def render_quotas(plan: Plan) -> str:
     """The EC2 vCPU quotas the pools need at their maximums (`pulumi up` checks them first)."""
     rows = [("quota code", "quota name", "vCPUs needed", "pools")]
-    rows += [(q.code, q.name, str(q.vcpus), ", ".join(q.pools)) for q in plan.deployment.quotas]
+    rows += [(q.code, q.name, str(q.vcpus), ", ".join(q.pools) or "-") for q in plan.deployment.quotas]
     return table(rows)
 
 
