@@ -22,6 +22,7 @@ from typing import Any
 from infra.capacity.economics import PoolCost, pool_cost, stack_cost
 from infra.capacity.placement import Placement, place_stack
 from infra.capacity.pods import Workload, workloads_of
+from infra.capacity.quotas import QuotaNeed, quota_needs
 from infra.capacity.sizing import ModelSizing, kv_warnings, size_model, stack_problems
 from infra.config.problems import ConfigError
 from infra.config.stack import StackConfig
@@ -39,6 +40,7 @@ class Deployment:
     pools: tuple[PoolCost, ...]
     cost: Mapping[str, Any]
     warnings: tuple[str, ...]
+    quotas: tuple[QuotaNeed, ...] = ()  # EC2 vCPU quotas the GPU pools need at their maximums
 
     def pool(self, name: str) -> PoolCost:
         return next(p for p in self.pools if p.pool == name)
@@ -87,4 +89,5 @@ def derive(stack: str, config: StackConfig) -> Deployment:
         pools=pools,
         cost=MappingProxyType(stack_cost(config, sizing, pools, placed)),
         warnings=tuple(kv_warnings(sizing) + list(placement.warnings)),
+        quotas=quota_needs(config),
     )

@@ -1,9 +1,13 @@
 """The Pulumi program: validated stack config in, the resource graph out.
 
-Reads like a parts list: network, cluster, GPU pools, then the cluster services that make GPU
-pools usable (device plugin, node autoscaler, storage). Every AWS resource uses one explicit
-AWS provider for the configured region; every Kubernetes resource uses the provider built from
-the cluster's outputs.
+Reads like a parts list: pre-flight, network, cluster, GPU pools, then the cluster services that
+make GPU pools usable (device plugin, node autoscaler, storage). Every AWS resource uses one
+explicit AWS provider for the configured region and credentials; every Kubernetes resource uses
+the provider built from the cluster's outputs, signing with the same credentials.
+
+Pre-flight (infra/aws/preflight.py) runs before any cloud resource is registered: under `pulumi
+up` it refuses placeholders, the caller listed as an admin and EC2 quotas too small for the
+pools; under the offline plan (Mode.PLAN) those are warnings.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import pulumi_aws as aws
 
 from infra import PROJECT
 from infra.aws.cluster import Cluster, ClusterArgs
-from infra.aws.gpu_pools import GpuNodePool, GpuNodePoolArgs
+from infra.aws.gpu_pools import GpuNodePool, GpuNodePoolArgs, ami_family
 from infra.aws.network import Network, NetworkArgs
+from infra.aws.preflight import check
 from infra.cluster_services.device_plugin import device_plugin
 from infra.cluster_services.keda import keda
 from infra.cluster_services.kube import kubeconfig, provider
@@ -22,26 +27,58 @@ from infra.cluster_services.monitoring import MonitoringArgs, MonitoringStack, P
 from infra.cluster_services.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from infra.cluster_services.storage import default_storage_class
 from infra.config.load import Secrets, load, load_secrets
+from infra.config.preflight import Mode, Preflight
+from infra.config.stack import StackConfig
 from infra.deployment import Deployment, derive
 from infra.names import SERVING_NAMESPACE
 from infra.serving.workloads import Serving, ServingArgs
 
 
-def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
-    config, stack = deployment.config, deployment.stack
-    name = f"{PROJECT}-{stack}"
-    aws_provider = aws.Provider(
+def stack_tags(config: StackConfig, stack: str) -> dict[str, str]:
+    """Tags on every AWS resource, and on the instances and volumes node groups launch.
+    Sorted, so the inputs do not change when only the stack file's key order does."""
+    return dict(sorted({"project": PROJECT, "stack": stack, "managed-by": "pulumi", **config.tags}.items()))
+
+
+def aws_provider_for(name: str, config: StackConfig, tags: dict[str, str]) -> aws.Provider:
+    """The AWS provider: the stack's region, and its profile / role when set (the Kubernetes
+    provider's `aws eks get-token` uses the same, infra/cluster_services/kube.py)."""
+    credentials = config.aws
+    return aws.Provider(
         f"{name}-aws",
         region=config.region,
-        # Sorted, so the provider's inputs do not change when only the stack file's key order does.
-        default_tags={"tags": dict(sorted({"project": PROJECT, "stack": stack, "managed-by": "pulumi", **config.tags}.items()))},
+        profile=credentials.profile,
+        assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=credentials.role_arn)] if credentials.role_arn else None,
+        default_tags={"tags": tags},
     )
-    on_aws = pulumi.ResourceOptions(providers=[aws_provider])
 
-    network = Network(name, NetworkArgs(cluster_name=name, vpc=config.cluster.network.vpc), opts=on_aws)
+
+def gpu_subnets(network: Network, preflight: Preflight, pool: str) -> dict[str, list[pulumi.Output[str]]]:
+    """Per capacity type, the private subnets in the zones that offer the pool's instance types
+    (every private subnet of an existing VPC)."""
+    if not network.private_subnet_ids_by_zone:
+        return {capacity: network.private_subnet_ids for capacity in preflight.pool_zones[pool]}
+    return {capacity: [network.private_subnet_ids_by_zone[z] for z in zones] for capacity, zones in preflight.pool_zones[pool].items()}
+
+
+def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mode.DEPLOY) -> Preflight:
+    config, stack = deployment.config, deployment.stack
+    name = f"{PROJECT}-{stack}"
+    tags = stack_tags(config, stack)
+    aws_provider = aws_provider_for(name, config, tags)
+    on_aws = pulumi.ResourceOptions(providers=[aws_provider])
+    preflight = check(deployment, aws_provider, mode)
+
+    network = Network(name, NetworkArgs(cluster_name=name, vpc=config.cluster.network.vpc, zones=preflight.zones), opts=on_aws)
     cluster = Cluster(
         name,
-        ClusterArgs(cluster_name=name, config=config.cluster, system_nodes=config.system_nodes, private_subnet_ids=network.private_subnet_ids),
+        ClusterArgs(
+            cluster_name=name,
+            config=config.cluster,
+            system_nodes=config.system_nodes,
+            private_subnet_ids=network.private_subnet_ids,
+            instance_tags=tags,
+        ),
         opts=on_aws,
     )
     pools = [
@@ -51,18 +88,22 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
                 cluster_name=name,
                 eks_cluster_name=cluster.eks.name,
                 node_role_arn=cluster.node_role.arn,
-                subnet_ids=network.private_subnet_ids,
+                subnet_ids=gpu_subnets(network, preflight, pool.name),
                 pool=pool,
                 prerequisites=cluster.node_prerequisites,
+                instance_tags=tags,
+                node_repair=config.cluster.node_repair,
             ),
             opts=on_aws,
         )
         for pool in config.gpu_pools
     ]
 
-    k8s_provider = provider(f"{name}-k8s", cluster.eks, config.region, opts=pulumi.ResourceOptions(depends_on=[cluster.system_node_group]))
+    k8s_provider = provider(f"{name}-k8s", cluster.eks, config.region, config.aws, opts=pulumi.ResourceOptions(depends_on=[cluster.system_node_group]))
     on_cluster = pulumi.ResourceOptions(providers=[aws_provider, k8s_provider], depends_on=[cluster.system_node_group])
-    gpu_device_plugin = device_plugin(f"{name}-nvidia-device-plugin", opts=on_cluster)
+    gpu_device_plugin = None
+    if any(ami_family(pool.ami_type) == "al2023" for pool in config.gpu_pools):  # Bottlerocket ships its own
+        gpu_device_plugin = device_plugin(f"{name}-nvidia-device-plugin", opts=on_cluster)
     NodeAutoscaler(
         f"{name}-cluster-autoscaler",
         NodeAutoscalerArgs(
@@ -104,13 +145,14 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
 
     pulumi.export("cluster_name", cluster.eks.name)
     pulumi.export("cluster_endpoint", cluster.eks.endpoint)
-    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig(cluster.eks, config.region)))
+    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig(cluster.eks, config.region, config.aws)))
     pulumi.export("oidc_provider_arn", cluster.oidc_provider.arn)
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export(
         "gpu_node_groups",
         {pool.name: {capacity: group.node_group_name for capacity, group in p.node_groups.items()} for pool, p in zip(config.gpu_pools, pools)},
     )
+    return preflight
 
 
 def monitoring_args(deployment: Deployment) -> MonitoringArgs:
@@ -124,8 +166,9 @@ def monitoring_args(deployment: Deployment) -> MonitoringArgs:
     )
 
 
-def run() -> Deployment:
-    """Entry point under `pulumi up` / `pulumi preview`: validate, derive the deployment model, then build."""
+def run(mode: Mode = Mode.DEPLOY) -> tuple[Deployment, Preflight]:
+    """Entry point under `pulumi up` / `pulumi preview` (Mode.DEPLOY) and of the offline plan
+    (Mode.PLAN): validate, derive the deployment model, pre-flight, then build."""
     deployment = derive(pulumi.get_stack(), load())
-    build(deployment, load_secrets())
-    return deployment
+    preflight = build(deployment, load_secrets(), mode)
+    return deployment, preflight

@@ -30,9 +30,11 @@ EXPECTED = {
     "missing-region": ("llm-serving:region", "missing required key", 'e.g. "us-east-1"'),
     "unknown-ami-type": ("llm-serving:gpuPools[0].amiType", '"AL2023_x86_64_STANDARD"', "'AL2023_x86_64_NVIDIA' or 'BOTTLEROCKET_x86_64_NVIDIA'"),
     "mixed-gpu-models": ("llm-serving:gpuPools[0].instanceTypes", '["g6.xlarge", "g5.xlarge"]', "one GPU model and count"),
-    "unquoted-kubernetes-version": ("llm-serving:cluster.kubernetesVersion", "1.3", 'e.g. "1.33"'),
+    "unquoted-kubernetes-version": ("llm-serving:cluster.kubernetesVersion", "1.3", 'e.g. "1.35"'),
     "bad-cidr": ("llm-serving:cluster.endpoint.publicCidrs[0]", '"300.1.2.0/24"', "not an IPv4 CIDR block"),
     "public-endpoint-open": ("llm-serving:cluster.endpoint.publicCidrs", "[]", "explicit allow-list"),
+    "zone-eks-refuses": ("llm-serving:cluster.network.newVpc.zones[1]", '"us-east-1e"', "is zone ID use1-az3 in this account, where EKS cannot place a cluster"),
+    "kubernetes-version-past-standard-support": ("llm-serving:cluster.kubernetesVersion", '"1.33"', "left EKS standard support on 2026-07-29"),
     "zone-of-another-region": ("llm-serving:cluster.network.newVpc.zones[1]", '"eu-west-1b"', "not a zone of region us-east-1"),
     "duplicate-pool-names": ("llm-serving:gpuPools", "[", "pool names must be unique; repeated: l4"),
     "unknown-system-instance-type": ("llm-serving:systemNodes.instanceTypes[0]", '"m7i.gigantic"', "not an EC2 instance type"),
@@ -81,7 +83,9 @@ def test_bad_stack_fails_with_one_clear_message_and_registers_nothing(stack):
     assert line.startswith(f"  - {path}: ")
     assert value in line and allowed in line, line
     assert "sk-plain-text" not in message  # a credential in the wrong place is still never echoed
-    assert pulumi.runtime.settings.get_monitor().order == []  # nothing registered, not even the provider
+    # Nothing registered but, for problems only AWS can reveal (pre-flight), the AWS provider that asked it.
+    registered = [request.type for _, request in pulumi.runtime.settings.get_monitor().order]
+    assert set(registered) <= {"pulumi:providers:aws"}, registered
 
 
 @pytest.mark.parametrize("stack", ["baseline-above-max", "unknown-instance-type"])

@@ -8,7 +8,7 @@ import pytest
 
 from infra.catalog import gpu_instances
 from infra.catalog.aws_api import enum
-from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
+from infra.names import AMI_FAMILY_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
 from tests.conftest import EXAMPLE_STACKS, of_type, one, stack_config
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -158,7 +158,8 @@ def test_every_admin_gets_an_access_entry_with_the_cluster_admin_policy(example_
 
 def test_cluster_has_the_addons_a_gpu_serving_cluster_needs(example_plan):
     addons = {a.inputs["addonName"]: a for a in of_type(example_plan, "aws:eks/addon:Addon")}
-    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    # The node monitoring agent: node auto repair is on, and without the agent it sees kubelet readiness only.
+    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver", "eks-node-monitoring-agent"}
     assert addons["vpc-cni"].inputs["serviceAccountRoleArn"].endswith("-vpc-cni")
     assert addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"].endswith("-ebs-csi")
     oidc = of_type(example_plan, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
@@ -186,7 +187,7 @@ def test_third_party_charts_are_pinned_and_the_device_plugin_tolerates_the_gpu_t
     plugin = charts["nvidia-device-plugin"]["values"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in plugin["tolerations"]
     (term,) = plugin["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-    assert term["matchExpressions"] == [{"key": GPU_LABEL, "operator": "Exists"}]
+    assert term["matchExpressions"] == [{"key": GPU_LABEL, "operator": "Exists"}, {"key": AMI_FAMILY_LABEL, "operator": "In", "values": ["al2023"]}]
 
 
 def test_cluster_autoscaler_discovers_this_cluster_and_prefers_spot(example_plan):

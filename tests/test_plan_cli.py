@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 import pulumi.runtime
+import pytest
 
 from infra import PROJECT
+from infra.config.problems import ConfigError
 from infra.offline.mocks import PlanMocks, RecordingMonitor
 from infra.offline.plan import read_stack_config, stack_file
 from tests.conftest import ROOT
@@ -52,15 +54,29 @@ def test_plan_of_a_bad_stack_exits_2_with_the_message_on_stderr():
     assert "Traceback" not in result.stderr
 
 
-def test_pulumi_runs_the_infra_folder_as_the_program():
-    """Pulumi's Python host executes `main: infra/` with runpy; that path must build the stack."""
-    values, secrets = read_stack_config(stack_file("dev"))
-    mocks = PlanMocks("us-east-1")
+def run_main(values: dict[str, str], secrets: list[str], quotas: dict[str, float]) -> RecordingMonitor:
+    mocks = PlanMocks("us-east-1", quotas=quotas)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config(values, secrets)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=False, monitor=monitor)
     pulumi.runtime.test(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__") and None)()
+    return monitor
+
+
+def test_pulumi_runs_the_infra_folder_as_the_program_and_it_refuses_what_up_cannot_create():
+    """Pulumi's Python host executes `main: infra/` with runpy; that path is `pulumi up`: it refuses the
+    example stack's placeholders, and builds the stack once they are real and the quotas allow it."""
+    values, secrets = read_stack_config(stack_file("dev"))
+    with pytest.raises(ConfigError) as refused:
+        run_main(values, secrets, quotas={})
+    assert "publicCidrs[0]" in str(refused.value) and "L-DB2E81BA" in str(refused.value)
+
+    cluster = json.loads(values[f"{PROJECT}:cluster"])
+    cluster["endpoint"]["publicCidrs"] = ["8.8.8.0/24"]
+    cluster["admins"] = ["arn:aws:iam::444455556666:role/platform-admin"]
+    real = {**values, f"{PROJECT}:cluster": json.dumps(cluster)}
+    monitor = run_main(real, secrets, quotas={"L-DB2E81BA": 64, "L-3819A6DF": 256})
     assert "aws:eks/cluster:Cluster" in {r.type for r in monitor.registered()}
 
 

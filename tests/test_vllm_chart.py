@@ -55,7 +55,10 @@ def test_vllm_args_carry_the_configured_engine_settings(example_plan):
     for name, model in models_of(example_plan).items():
         for deployment in deployments(example_plan, name).values():
             args = container(deployment)["args"]
-            assert f"--model={model['huggingFaceId']}" in args
+            # `vllm serve <model>`: positional and first; vLLM deprecates --model for `vllm serve`.
+            assert container(deployment)["command"] == ["vllm", "serve"]
+            assert args[0] == model["huggingFaceId"]
+            assert not any(a.startswith("--model") and not a.startswith("--model-") for a in args)
             assert f"--tensor-parallel-size={model.get('tensorParallelSize', 1)}" in args
             assert f"--max-num-seqs={model['maxNumSeqs']}" in args
             assert f"--gpu-memory-utilization={model['gpuMemoryUtilization']}" in args

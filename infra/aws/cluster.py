@@ -6,12 +6,20 @@
 - Networking add-ons (vpc-cni, kube-proxy, pod identity agent) are installed before any node
   joins; CoreDNS and the EBS CSI driver once the system nodes exist to run them.
 - The VPC CNI and EBS CSI driver get their AWS permissions through IRSA, not the node role.
+- With node auto repair on, the EKS node monitoring agent add-on runs on every node: without it,
+  auto repair only sees kubelet readiness and deleted nodes, never a failed GPU (its
+  AcceleratedHardwareReady condition comes from the agent).
+- Add-on versions are pinned per Kubernetes minor (infra/catalog/kubernetes_versions.yaml).
+- IAM is ordered explicitly: every policy attachment exists before the cluster, node group or
+  add-on that uses it is created, and is deleted only after it.
+- The upgrade policy is set (STANDARD by default): EKS would otherwise default to EXTENDED
+  support and bill a version past standard support at the extended rate.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -19,11 +27,14 @@ import pulumi_aws as aws
 
 from infra.aws.iam import irsa_role, managed_policy_arn, policy_document, service_trust_policy
 from infra.aws.nodes import NodeGroupSpec, launch_template, node_group
+from infra.catalog import kubernetes_versions
 from infra.config.cluster import ClusterConfig, SystemNodes
 from infra.names import SYSTEM_ROLE_LABEL
 
 # kube-proxy, the VPC CNI and the pod identity agent must run before nodes can become Ready.
 _BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+NODE_MONITORING_AGENT = "eks-node-monitoring-agent"
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,7 @@ class ClusterArgs:
     config: ClusterConfig
     system_nodes: SystemNodes
     private_subnet_ids: Sequence[pulumi.Input[str]]
+    instance_tags: Mapping[str, str]  # the stack's tags, for the EC2 instances and volumes node groups launch
 
 
 class Cluster(pulumi.ComponentResource):
@@ -54,7 +66,7 @@ class Cluster(pulumi.ComponentResource):
         self._args = args
 
         key = self._secrets_key()
-        role = self._control_plane_role(key)
+        role, role_policies = self._control_plane_role(key)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
             name=f"/aws/eks/{args.cluster_name}/cluster",
@@ -75,7 +87,8 @@ class Cluster(pulumi.ComponentResource):
             encryption_config={"provider": {"key_arn": key.arn}, "resources": ["secrets"]},
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
             enabled_cluster_log_types=list(args.config.log_types),
-            opts=self._child(depends_on=[role, log_group]),
+            upgrade_policy={"support_type": args.config.support_type},
+            opts=self._child(depends_on=[role, *role_policies, log_group]),
         )
         self._grant_admins()
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
@@ -84,11 +97,12 @@ class Cluster(pulumi.ComponentResource):
             client_id_lists=["sts.amazonaws.com"],
             opts=self._child(),
         )
-        self.node_role = self._node_role()
+        self.node_role, node_policies = self._node_role()
         early_addons = self._addons(_BEFORE_NODES)
-        self.node_prerequisites = [self.node_role, *early_addons]
+        self.node_prerequisites = [self.node_role, *node_policies, *early_addons]
         self.system_node_group = self._system_node_group()
-        self._addons(("coredns", "aws-ebs-csi-driver"), after=[self.system_node_group])
+        later = ("coredns", "aws-ebs-csi-driver") + ((NODE_MONITORING_AGENT,) if args.config.node_repair else ())
+        self._addons(later, after=[self.system_node_group])
         self.register_outputs({"cluster_name": self.eks.name, "endpoint": self.eks.endpoint, "oidc_provider_arn": self.oidc_provider.arn})
 
     def _child(self, **kwargs) -> pulumi.ResourceOptions:
@@ -96,6 +110,9 @@ class Cluster(pulumi.ComponentResource):
 
     def _secrets_key(self) -> aws.kms.Key:
         root = pulumi.Output.concat("arn:", self.partition, ":iam::", self.account_id, ":root")
+        # Protected: deleting the key (even scheduled, after the 30-day window) makes every secret
+        # the cluster ever encrypted with it unreadable. `pulumi destroy` stops here until someone
+        # lifts the protection on purpose (pulumi state unprotect).
         key = aws.kms.Key(
             f"{self._name}-secrets",
             description=f"Envelope encryption of Kubernetes secrets in EKS cluster {self._args.cluster_name}",
@@ -106,17 +123,18 @@ class Cluster(pulumi.ComponentResource):
                     {"Sid": "AccountAdministersKeyThroughIam", "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "kms:*", "Resource": "*"}
                 )
             ),
-            opts=self._child(),
+            opts=self._child(protect=True),
         )
         aws.kms.Alias(f"{self._name}-secrets", name=f"alias/{self._args.cluster_name}-secrets", target_key_id=key.key_id, opts=self._child())
         return key
 
-    def _control_plane_role(self, key: aws.kms.Key) -> aws.iam.Role:
+    def _control_plane_role(self, key: aws.kms.Key) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+        """The control plane's role and the policies the cluster must wait for."""
         role = aws.iam.Role(f"{self._name}-control-plane", assume_role_policy=service_trust_policy("eks.amazonaws.com"), opts=self._child())
-        aws.iam.RolePolicyAttachment(
+        managed = aws.iam.RolePolicyAttachment(
             f"{self._name}-control-plane-eks", role=role.name, policy_arn=managed_policy_arn(self.partition, "AmazonEKSClusterPolicy"), opts=self._child()
         )
-        aws.iam.RolePolicy(
+        kms = aws.iam.RolePolicy(
             f"{self._name}-control-plane-kms",
             role=role.id,
             policy=key.arn.apply(
@@ -126,7 +144,7 @@ class Cluster(pulumi.ComponentResource):
             ),
             opts=self._child(),
         )
-        return role
+        return role, [managed, kms]
 
     def _grant_admins(self) -> None:
         policy = pulumi.Output.concat("arn:", self.partition, ":eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
@@ -143,42 +161,56 @@ class Cluster(pulumi.ComponentResource):
                 opts=self._child(depends_on=[entry]),
             )
 
-    def _node_role(self) -> aws.iam.Role:
+    def _node_role(self) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        """The node role and its policy attachments, which every node group must wait for."""
         role = aws.iam.Role(f"{self._name}-node", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=self._child())
         # The CNI policy is deliberately absent: the VPC CNI gets it through IRSA (see _addons).
-        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore"):
+        attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{self._name}-node-{policy}", role=role.name, policy_arn=managed_policy_arn(self.partition, policy), opts=self._child()
             )
-        return role
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore")
+        ]
+        return role, attachments
 
-    def _addon_role(self, addon: str, service_account: str, policy: str) -> aws.iam.Role:
+    def _addon_role(self, addon: str, service_account: str, policy: str) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
         role = irsa_role(
             f"{self._name}-{addon}", oidc_provider=self.oidc_provider, namespace="kube-system", service_account=service_account, opts=self._child()
         )
-        aws.iam.RolePolicyAttachment(f"{self._name}-{addon}", role=role.name, policy_arn=managed_policy_arn(self.partition, policy), opts=self._child())
-        return role
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{self._name}-{addon}", role=role.name, policy_arn=managed_policy_arn(self.partition, policy), opts=self._child()
+        )
+        return role, attachment
 
     def _addons(self, names: Sequence[str], after: Sequence[pulumi.Resource] = ()) -> list[aws.eks.Addon]:
         service_account_roles = {
             "vpc-cni": lambda: self._addon_role("vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"),
             "aws-ebs-csi-driver": lambda: self._addon_role("ebs-csi", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
         }
-        # The VPC CNI enforces Kubernetes NetworkPolicies (the kit's vLLM and TEI policies) once told to.
-        configuration = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
+        configuration = {
+            # The VPC CNI enforces Kubernetes NetworkPolicies (the kit's vLLM and TEI policies) once told to.
+            "vpc-cni": json.dumps({"enableNetworkPolicy": "true"}),
+            # The agent's dcgm-server DaemonSet (the GPU health checks) tolerates no taint by default, so it
+            # would never run on the kit's tainted GPU nodes (aws/containers-roadmap#2567); the agent itself
+            # tolerates every taint. `dcgmAgent.tolerations` is in the add-on's configuration schema
+            # (aws/eks-node-monitoring-agent charts/configuration.schema.json @ 0b5f05cd).
+            NODE_MONITORING_AGENT: json.dumps({"dcgmAgent": {"tolerations": [GPU_TOLERATION]}}),
+        }
+        versions = kubernetes_versions()[self._args.config.kubernetes_version].addons
         addons = []
         for addon in names:
-            role = service_account_roles[addon]() if addon in service_account_roles else None
+            role, attachment = service_account_roles[addon]() if addon in service_account_roles else (None, None)
             addons.append(
                 aws.eks.Addon(
                     f"{self._name}-{addon}",
                     cluster_name=self.eks.name,
                     addon_name=addon,
+                    addon_version=versions[addon],  # None: EKS's default for the minor (see the catalog)
                     service_account_role_arn=role.arn if role else None,
                     configuration_values=configuration.get(addon),
                     resolve_conflicts_on_create="OVERWRITE",
                     resolve_conflicts_on_update="PRESERVE",
-                    opts=self._child(depends_on=list(after)),
+                    opts=self._child(depends_on=[*after, *([attachment] if attachment else [])]),
                 )
             )
         return addons
@@ -191,7 +223,7 @@ class Cluster(pulumi.ComponentResource):
             ami_type="AL2023_x86_64_STANDARD",
             volume_gib=nodes.root_volume_gib,
             hop_limit=2,
-            tags={"Name": f"{self._args.cluster_name}-system"},
+            tags={**self._args.instance_tags, "Name": f"{self._args.cluster_name}-system"},
             opts=self._child(),
         )
         spec = NodeGroupSpec(
@@ -202,6 +234,7 @@ class Cluster(pulumi.ComponentResource):
             min_size=nodes.min_nodes,
             max_size=nodes.max_nodes,
             labels={SYSTEM_ROLE_LABEL: "system"},
+            node_repair=self._args.config.node_repair,
         )
         return node_group(
             f"{self._name}-system",

@@ -3,12 +3,23 @@ all the pool's instance types.
 
 Both groups carry the `nvidia.com/gpu` NoSchedule taint (only pods that ask for GPUs land there)
 and the labels pods select on: pool, GPU model and capacity type. A spot reclaim can only ever
-take spot nodes, so whatever is pinned to the on-demand label survives it.
+take spot nodes, so whatever is pinned to the on-demand label survives it. They also carry
+`k8s.amazonaws.com/accelerator` (the Cluster Autoscaler's GPU label: it waits for a new node's GPUs
+to be advertised instead of scaling out again) and the AMI family (the device plugin selects AL2023).
+
+Each group spans only the zones that offer its instance types (the pre-flight lookup decides).
+
+AZ rebalancing: an EKS managed node group's Auto Scaling group may terminate a node to even out
+zones (`AZRebalance`) without honouring PodDisruptionBudgets (EKS user guide, managed node groups).
+`aws.eks.NodeGroup` has no setting for it, and EKS's service-linked role suspends and resumes
+AZRebalance itself, so a suspension made from here could be undone by EKS. The kit does not fight
+EKS for the ASG; docs/before-first-up.md says what this risks (an on-demand baseline node replaced
+without a drain, mostly after a zone outage) and the manual mitigation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -16,14 +27,31 @@ import pulumi_aws as aws
 
 from infra.aws.nodes import NodeGroupSpec, launch_template, node_group
 from infra.config.pools import GpuPool
-from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
+from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}  # EKS API spelling of NoSchedule
 
 CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
 
 
-def node_group_specs(cluster_name: str, pool: GpuPool) -> dict[str, NodeGroupSpec]:
+def ami_family(ami_type: str) -> str:
+    """The AMI family label value: "al2023" or "bottlerocket"."""
+    return "bottlerocket" if ami_type.startswith("BOTTLEROCKET") else "al2023"
+
+
+def node_labels(pool: GpuPool, capacity: str) -> dict[str, str]:
+    """The Kubernetes labels of the pool's nodes of one capacity type."""
+    return {
+        **pool.labels,
+        POOL_LABEL: pool.name,
+        GPU_LABEL: pool.gpu.gpu,
+        CAPACITY_TYPE_LABEL: capacity,
+        AUTOSCALER_GPU_LABEL: pool.gpu.accelerator_label,
+        AMI_FAMILY_LABEL: ami_family(pool.ami_type),
+    }
+
+
+def node_group_specs(cluster_name: str, pool: GpuPool, node_repair: bool = True) -> dict[str, NodeGroupSpec]:
     """The pool's two node groups, keyed by capacity-type label value."""
     autoscaler_tags = {"k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
 
@@ -35,9 +63,10 @@ def node_group_specs(cluster_name: str, pool: GpuPool) -> dict[str, NodeGroupSpe
             ami_type=pool.ami_type,
             min_size=min_size,
             max_size=max_size,
-            labels={**pool.labels, POOL_LABEL: pool.name, GPU_LABEL: pool.gpu.gpu, CAPACITY_TYPE_LABEL: capacity},
+            labels=node_labels(pool, capacity),
             taints=[GPU_TAINT],
             tags=autoscaler_tags,
+            node_repair=node_repair,
         )
 
     return {
@@ -52,9 +81,11 @@ class GpuNodePoolArgs:
     cluster_name: str
     eks_cluster_name: pulumi.Input[str]
     node_role_arn: pulumi.Input[str]
-    subnet_ids: Sequence[pulumi.Input[str]]
+    subnet_ids: Mapping[str, Sequence[pulumi.Input[str]]]  # per capacity type: subnets in zones that offer its instance types
     pool: GpuPool
     prerequisites: Sequence[pulumi.Resource]
+    instance_tags: Mapping[str, str]  # the stack's tags, for the instances and volumes
+    node_repair: bool = True
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -71,7 +102,7 @@ class GpuNodePool(pulumi.ComponentResource):
             ami_type=pool.ami_type,
             volume_gib=pool.root_volume_gib,
             hop_limit=1,
-            tags={"Name": f"{args.cluster_name}-{pool.name}", POOL_LABEL: pool.name},
+            tags={**args.instance_tags, "Name": f"{args.cluster_name}-{pool.name}", POOL_LABEL: pool.name},
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.node_groups = {
@@ -80,10 +111,10 @@ class GpuNodePool(pulumi.ComponentResource):
                 spec,
                 cluster_name=args.eks_cluster_name,
                 node_role_arn=args.node_role_arn,
-                subnet_ids=args.subnet_ids,
+                subnet_ids=args.subnet_ids[capacity],
                 template=template,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.prerequisites)),
             )
-            for capacity, spec in node_group_specs(args.cluster_name, pool).items()
+            for capacity, spec in node_group_specs(args.cluster_name, pool, args.node_repair).items()
         }
         self.register_outputs({f"{capacity}_node_group": group.node_group_name for capacity, group in self.node_groups.items()})

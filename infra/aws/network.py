@@ -3,7 +3,8 @@
 A new VPC gets one private subnet per zone for nodes and pods (large: the VPC CNI gives every
 pod a VPC address), one small public subnet per zone for NAT and internet-facing load
 balancers, an internet gateway, and NAT (one, or one per zone). Subnets carry the tags EKS and
-the AWS load balancer controller look for.
+the AWS load balancer controller look for. Zones come from pre-flight (infra/config/preflight.py),
+by zone ID.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config.cluster import ExistingVpc, NewVpc
+from infra.config.preflight import Zone
 
 
 def plan_subnets(cidr: str, zones: int) -> tuple[list[str], list[str]]:
@@ -33,6 +35,7 @@ def plan_subnets(cidr: str, zones: int) -> tuple[list[str], list[str]]:
 class NetworkArgs:
     cluster_name: str
     vpc: NewVpc | ExistingVpc
+    zones: Sequence[Zone] = ()  # a new VPC's zones (pre-flight's choice)
 
 
 class Network(pulumi.ComponentResource):
@@ -41,6 +44,7 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_ids_by_zone: dict[str, pulumi.Output[str]]  # zone ID -> subnet; empty for an existing VPC
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-serving:network:Network", name, None, opts)
@@ -48,34 +52,15 @@ class Network(pulumi.ComponentResource):
             self.vpc_id = pulumi.Output.from_input(args.vpc.vpc_id)
             self.private_subnet_ids = [pulumi.Output.from_input(s) for s in args.vpc.private_subnet_ids]
             self.public_subnet_ids = [pulumi.Output.from_input(s) for s in args.vpc.public_subnet_ids]
+            self.private_subnet_ids_by_zone = {}
         else:
-            self._create_vpc(name, args.cluster_name, args.vpc)
+            self._create_vpc(name, args.cluster_name, args.vpc, args.zones)
         self.register_outputs(
             {"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids, "public_subnet_ids": self.public_subnet_ids}
         )
 
-    def _zone_names(self, vpc: NewVpc) -> list[pulumi.Output[str]]:
-        if vpc.zones:
-            return [pulumi.Output.from_input(z) for z in vpc.zones]
-        available = aws.get_availability_zones_output(
-            state="available",
-            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
-            opts=pulumi.InvokeOptions(parent=self),
-        )
-
-        def pick(index: int):
-            def nth(names: Sequence[str]) -> str:
-                if len(names) < vpc.zone_count:
-                    raise pulumi.RunError(f"cluster.network.newVpc.zoneCount is {vpc.zone_count} but the region has {len(names)} zones: {names}")
-                return names[index]
-
-            return available.names.apply(nth)
-
-        return [pick(i) for i in range(vpc.zone_count)]
-
-    def _create_vpc(self, name: str, cluster_name: str, vpc: NewVpc) -> None:
+    def _create_vpc(self, name: str, cluster_name: str, vpc: NewVpc, zones: Sequence[Zone]) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        zones = self._zone_names(vpc)
         private_cidrs, public_cidrs = plan_subnets(vpc.cidr, len(zones))
         cluster_tag = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
 
@@ -87,12 +72,12 @@ class Network(pulumi.ComponentResource):
             f"{name}-public", vpc_id=main.id, routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}], tags={"Name": f"{name}-public"}, opts=child
         )
 
-        def subnet(kind: str, i: int, zone, cidr: str, role_tag: str, routes: aws.ec2.RouteTable) -> aws.ec2.Subnet:
+        def subnet(kind: str, i: int, zone: Zone, cidr: str, role_tag: str, routes: aws.ec2.RouteTable) -> aws.ec2.Subnet:
             created = aws.ec2.Subnet(
                 f"{name}-{kind}-{i}",
                 vpc_id=main.id,
                 cidr_block=cidr,
-                availability_zone=zone,
+                availability_zone=zone.name,  # this account's name for zone.zone_id (from the same lookup)
                 tags={"Name": f"{name}-{kind}-{i}", role_tag: "1", **cluster_tag},
                 opts=child,
             )
@@ -129,4 +114,5 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = main.id
         self.private_subnet_ids = [s.id for s in private_subnets]
+        self.private_subnet_ids_by_zone = {zone.zone_id: s.id for zone, s in zip(zones, private_subnets)}
         self.public_subnet_ids = [s.id for s in public_subnets]

@@ -34,6 +34,7 @@ class NodeGroupSpec:
     labels: Mapping[str, str]
     taints: Sequence[Mapping[str, str]] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    node_repair: bool = True
 
 
 def launch_template(
@@ -41,6 +42,8 @@ def launch_template(
 ) -> aws.ec2.LaunchTemplate:
     """IMDSv2 only (session tokens required), an encrypted gp3 volume of `volume_gib`.
 
+    `tags` reach the instances and volumes the node group launches (the AWS provider's default
+    tags only tag the launch template itself), so pass the stack's tags in.
     hop_limit 1 keeps pods off the instance metadata service (they use IRSA); 2 lets pods reach it.
     """
     return aws.ec2.LaunchTemplate(
@@ -86,7 +89,9 @@ def node_group(
         ami_type=spec.ami_type,
         scaling_config={"min_size": spec.min_size, "max_size": spec.max_size, "desired_size": spec.min_size},
         update_config={"max_unavailable": 1},
-        node_repair_config={"enabled": True},  # EKS replaces nodes whose GPUs or kubelet turn unhealthy
+        # EKS reboots or replaces unhealthy nodes: on kubelet readiness alone, or also on GPU, kernel, network
+        # and storage faults once the node monitoring agent add-on reports them (infra/aws/cluster.py).
+        node_repair_config={"enabled": spec.node_repair},
         launch_template={"id": template.id, "version": template.latest_version.apply(str)},
         labels=dict(spec.labels),
         taints=[dict(t) for t in spec.taints],

@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from infra.capacity.sizing import ModelSizing
-from infra.catalog import platform_prices
+from infra.catalog import kubernetes_versions, platform_prices
 from infra.config.cluster import ExistingVpc
 from infra.config.pools import GpuPool
 from infra.config.stack import StackConfig
@@ -89,6 +90,14 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: Sequence[ModelSizing]
     )
 
 
+def eks_control_plane_hourly(config: StackConfig, on: date) -> float:
+    """EKS's cluster-hour price: the extended-support rate once the version is past standard support
+    (only reachable with supportType EXTENDED; STANDARD upgrades the cluster instead)."""
+    prices = platform_prices()
+    version = kubernetes_versions()[config.cluster.kubernetes_version]
+    return prices.eks_cluster_hour if version.in_standard_support(on) else prices.eks_cluster_hour_extended_support
+
+
 def platform_hourly(config: StackConfig) -> dict[str, float]:
     prices = platform_prices()
     vpc = config.cluster.network.vpc
@@ -96,7 +105,7 @@ def platform_hourly(config: StackConfig) -> dict[str, float]:
     system_type = config.system_nodes.instance_types[0]
     system_price = prices.instances.get(system_type)
     return {
-        "eks_control_plane": prices.eks_cluster_hour,
+        "eks_control_plane": eks_control_plane_hourly(config, date.today()),
         "nat_gateways": nat_gateways * prices.nat_gateway_hour,
         "system_nodes": config.system_nodes.min_nodes * system_price if system_price is not None else 0.0,
     }

@@ -1,5 +1,6 @@
 """Catalogs as data: GPU instance types, node shapes (vCPUs, memory, max pods, and the pods the cluster
-runs on every node), model architectures, hosted API prices, platform prices and pinned third-party Helm charts, each with its source in the YAML files beside this module.
+runs on every node), model architectures, hosted API prices, platform prices, pinned third-party Helm charts
+and EKS Kubernetes versions, each with its source in the YAML files beside this module.
 
 This module only loads and types them. Stack config may override numbers (see
 `infra.config.economics.CatalogOverrides`); `with_overrides` applies them.
@@ -8,6 +9,7 @@ This module only loads and types them. Stack config may override numbers (see
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -24,12 +26,19 @@ class GpuInstance:
     instance_type: str
     gpu: str  # GPU model, e.g. "L40S"; also the value of the node label llm-serving/gpu
     gpus: int  # GPUs per node
+    vcpus: int  # what the EC2 vCPU quotas count
+    accelerator_label: str  # value of k8s.amazonaws.com/accelerator (the Cluster Autoscaler's GPU label)
     gpu_memory_gb: int  # per GPU, as AWS publishes it
     gpu_memory_gib: float  # per GPU, as the driver reports it (what --gpu-memory-utilization applies to)
     bandwidth_gbs: float  # per GPU
     bf16_tflops: float  # per GPU, dense
     on_demand_usd_hour: float | None
     spot_discount: float  # fraction off the on-demand price
+
+    @property
+    def quota_family(self) -> str:
+        """The EC2 vCPU quota family the instance counts against: "G" (G and VT) or "P"."""
+        return self.instance_type[0].upper()
 
     @property
     def spot_usd_hour(self) -> float | None:
@@ -73,6 +82,7 @@ class ApiPrice:
 @dataclass(frozen=True)
 class PlatformPrices:
     eks_cluster_hour: float
+    eks_cluster_hour_extended_support: float
     nat_gateway_hour: float
     instances: dict[str, float]
 
@@ -84,7 +94,7 @@ class HelmChartRef:
     repo: str
     chart: str
     version: str
-    image_tags: dict[str, str]
+
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,8 @@ def gpu_instances() -> dict[str, GpuInstance]:
             instance_type=name,
             gpu=spec["gpu"],
             gpus=spec["gpus"],
+            vcpus=spec["vcpus"],
+            accelerator_label=gpus[spec["gpu"]]["accelerator_label"],
             gpu_memory_gb=gpus[spec["gpu"]]["memory_gb"],
             gpu_memory_gib=gpus[spec["gpu"]]["memory_mib"] / 1024,
             bandwidth_gbs=gpus[spec["gpu"]]["bandwidth_gbs"],
@@ -160,7 +172,9 @@ def api_prices() -> dict[str, ApiPrice]:
 @cache
 def platform_prices() -> PlatformPrices:
     data = _load("platform_prices.yaml")
-    return PlatformPrices(eks_cluster_hour=data["eks_cluster_hour"], nat_gateway_hour=data["nat_gateway_hour"], instances=dict(data["instances"]))
+    return PlatformPrices(eks_cluster_hour=data["eks_cluster_hour"],
+        eks_cluster_hour_extended_support=data["eks_cluster_hour_extended_support"],
+        nat_gateway_hour=data["nat_gateway_hour"], instances=dict(data["instances"]))
 
 
 @cache
@@ -185,7 +199,6 @@ def helm_charts() -> dict[str, HelmChartRef]:
             repo=spec["repo"],
             chart=spec["chart"],
             version=str(spec["version"]),
-            image_tags={str(k): v for k, v in spec.get("image_tags", {}).items()},
         )
         for key, spec in _load("helm_charts.yaml").items()
     }
@@ -198,3 +211,26 @@ def with_overrides(instance: GpuInstance, on_demand_usd_hour: float | None, spot
         on_demand_usd_hour=instance.on_demand_usd_hour if on_demand_usd_hour is None else on_demand_usd_hour,
         spot_discount=instance.spot_discount if spot_discount is None else spot_discount,
     )
+
+
+@dataclass(frozen=True)
+class KubernetesVersion:
+    """One EKS Kubernetes minor: its support calendar, autoscaler image and pinned add-on versions."""
+
+    version: str
+    released: date
+    end_of_standard_support: date
+    end_of_extended_support: date
+    cluster_autoscaler: str
+    addons: dict[str, str | None]  # None: EKS's default for the minor (no build could be sourced)
+
+    def in_standard_support(self, on: date) -> bool:
+        return on < self.end_of_standard_support
+
+
+@cache
+def kubernetes_versions() -> dict[str, KubernetesVersion]:
+    return {
+        str(version): KubernetesVersion(version=str(version), **{k: (dict(v) if k == "addons" else v) for k, v in spec.items()})
+        for version, spec in _load("kubernetes_versions.yaml")["versions"].items()
+    }

@@ -11,10 +11,24 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.catalog import helm_charts
+from infra.config.cluster import AwsCredentials
 
 
-def kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
-    """A kubeconfig that authenticates with `aws eks get-token` as whoever runs Pulumi."""
+def get_token_args(cluster_name: str, region: str, credentials: AwsCredentials) -> list[str]:
+    """`aws eks get-token` arguments signing as the AWS provider's identity: the same profile and
+    role (AWS CLI reference, eks get-token: --role-arn "Assume this role for credentials when signing
+    the token"). `--profile` rather than AWS_PROFILE, which ambient AWS_ACCESS_KEY_ID/SECRET would
+    override (pulumi-eks generateKubeconfig does the same)."""
+    args = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"]
+    if credentials.role_arn:
+        args += ["--role-arn", credentials.role_arn]
+    if credentials.profile:
+        args += ["--profile", credentials.profile]
+    return args
+
+
+def kubeconfig(cluster: aws.eks.Cluster, region: str, credentials: AwsCredentials = AwsCredentials()) -> pulumi.Output[str]:
+    """A kubeconfig that authenticates with `aws eks get-token` as the AWS provider does."""
 
     def render(args: list[Any]) -> str:
         name, endpoint, ca_data = args
@@ -32,7 +46,7 @@ def kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
                             "exec": {
                                 "apiVersion": "client.authentication.k8s.io/v1beta1",
                                 "command": "aws",
-                                "args": ["eks", "get-token", "--cluster-name", name, "--region", region, "--output", "json"],
+                                "args": get_token_args(name, region, credentials),
                             }
                         },
                     }
@@ -43,8 +57,8 @@ def kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(render)
 
 
-def provider(name: str, cluster: aws.eks.Cluster, region: str, opts: pulumi.ResourceOptions) -> k8s.Provider:
-    return k8s.Provider(name, kubeconfig=kubeconfig(cluster, region), opts=opts)
+def provider(name: str, cluster: aws.eks.Cluster, region: str, credentials: AwsCredentials, opts: pulumi.ResourceOptions) -> k8s.Provider:
+    return k8s.Provider(name, kubeconfig=kubeconfig(cluster, region, credentials), opts=opts)
 
 
 def third_party_chart(

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.iam import irsa_role, policy_document
-from infra.catalog import helm_charts
+from infra.catalog import kubernetes_versions
 from infra.cluster_services.kube import third_party_chart
 from infra.names import KUBE_SYSTEM_NAMESPACE, SYSTEM_ROLE_LABEL
 
@@ -67,7 +67,7 @@ def autoscaler_values(cluster_name: str, region: str, kubernetes_version: str, r
         "cloudProvider": "aws",
         "awsRegion": region,
         "autoDiscovery": {"clusterName": cluster_name},
-        "image": {"tag": helm_charts()["cluster-autoscaler"].image_tags[kubernetes_version]},
+        "image": {"tag": kubernetes_versions()[kubernetes_version].cluster_autoscaler},  # same minor as the cluster
         "rbac": {"serviceAccount": {"name": SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
         "nodeSelector": {SYSTEM_ROLE_LABEL: "system"},
         "extraArgs": {
@@ -101,7 +101,7 @@ class NodeAutoscaler(pulumi.ComponentResource):
         role = irsa_role(
             f"{name}-role", oidc_provider=args.oidc_provider, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, opts=pulumi.ResourceOptions(parent=self)
         )
-        aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
             policy=pulumi.Output.all(args.partition, args.account_id).apply(
@@ -114,6 +114,7 @@ class NodeAutoscaler(pulumi.ComponentResource):
             "cluster-autoscaler",
             namespace=NAMESPACE,
             values=autoscaler_values(args.cluster_name, args.region, args.kubernetes_version, role.arn),
-            opts=pulumi.ResourceOptions(parent=self),
+            # The pod must not start before its role may scale groups (and the policy must outlive it on delete).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         self.register_outputs({"role_arn": role.arn})

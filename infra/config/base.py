@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from infra.catalog import gpu_instances, helm_charts
+from infra.catalog import gpu_instances, kubernetes_versions
 from infra.catalog.aws_api import ec2_instance_types, eks_regions
 from infra.names import RESERVED_LABEL_PREFIXES
 
@@ -71,9 +71,9 @@ def _check_cidr(value: str) -> str:
 
 
 def _check_kubernetes_version(value: Any) -> Any:
-    supported = tuple(helm_charts()["cluster-autoscaler"].image_tags)
+    supported = tuple(kubernetes_versions())
     if isinstance(value, float):
-        raise config_error("version_as_number", 'quote the version so YAML keeps it a string, e.g. "1.33"')
+        raise config_error("version_as_number", 'quote the version so YAML keeps it a string, e.g. "1.35"')
     if value not in supported:
         raise config_error("kubernetes_version", "unsupported Kubernetes version; allowed: {allowed}", allowed=", ".join(supported))
     return value
@@ -114,6 +114,7 @@ Region = Annotated[str, AfterValidator(_check_region)]
 LabelKey = Annotated[str, AfterValidator(_check_label_key)]
 LabelValue = Annotated[str, AfterValidator(_check_label_value)]
 IamPrincipalArn = Annotated[str, Field(pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")]
+IamRoleArn = Annotated[str, Field(pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]+$")]
 
 
 

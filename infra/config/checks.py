@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pulumi
 
 from infra import PROJECT
-from infra.catalog import model_architectures
+from infra.catalog import kubernetes_versions, model_architectures
 from infra.config.cluster import NewVpc
 from infra.config.problems import Problem
 from infra.config.stack import StackConfig
@@ -28,6 +29,16 @@ def cross_checks(config: StackConfig) -> list[Problem]:
     if endpoint.public and not endpoint.public_cidrs:
         problems.append(
             Problem(("cluster", "endpoint", "publicCidrs"), "a public endpoint needs an explicit allow-list, e.g. [\"203.0.113.0/24\"] (or set public: false)", [])
+        )
+    version = kubernetes_versions()[config.cluster.kubernetes_version]
+    if config.cluster.support_type == "STANDARD" and not version.in_standard_support(date.today()):
+        problems.append(
+            Problem(
+                ("cluster", "kubernetesVersion"),
+                f"left EKS standard support on {version.end_of_standard_support}; with supportType STANDARD EKS would upgrade it at once. "
+                f"Use {', '.join(v for v, k in kubernetes_versions().items() if k.in_standard_support(date.today()))}, or set supportType: EXTENDED (billed at the extended-support rate)",
+                config.cluster.kubernetes_version,
+            )
         )
     pools = {p.name: p for p in config.gpu_pools}
     for i, model in enumerate(config.models):
@@ -76,6 +87,15 @@ def cross_checks(config: StackConfig) -> list[Problem]:
 def advisories(config: StackConfig) -> list[str]:
     """Warnings the plan prints for a valid stack."""
     notes = []
+    version = kubernetes_versions()[config.cluster.kubernetes_version]
+    days_left = (version.end_of_standard_support - date.today()).days
+    if days_left < 0:
+        notes.append(
+            f"{PROJECT}:cluster.kubernetesVersion {version.version} is in EKS extended support since {version.end_of_standard_support} "
+            f"(until {version.end_of_extended_support}): the control plane is billed at the extended rate; upgrade to leave it"
+        )
+    elif days_left < 90:
+        notes.append(f"{PROJECT}:cluster.kubernetesVersion {version.version} leaves EKS standard support on {version.end_of_standard_support} ({days_left} days)")
     for i, model in enumerate(config.models):
         where = f"{PROJECT}:models[{i}]"
         if not re.fullmatch(r"[0-9a-f]{40}", model.revision):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from infra.config.base import Cidr, ConfigModel, Ec2InstanceType, IamPrincipalArn, KubernetesVersion, at_least, config_error
+from infra.config.base import Cidr, ConfigModel, Ec2InstanceType, IamPrincipalArn, IamRoleArn, KubernetesVersion, at_least, config_error
 
 
 class NewVpc(ConfigModel):
@@ -74,7 +74,19 @@ class EndpointAccess(ConfigModel):
 class ClusterConfig(ConfigModel):
     """The EKS cluster."""
 
-    kubernetes_version: KubernetesVersion = Field("1.33", description="EKS Kubernetes version (quoted).", examples=["1.33"])
+    kubernetes_version: KubernetesVersion = Field(
+        "1.35", description="EKS Kubernetes version (quoted); see infra/catalog/kubernetes_versions.yaml for its support dates.", examples=["1.35"]
+    )
+    support_type: Literal["STANDARD", "EXTENDED"] = Field(
+        "STANDARD",
+        description="EKS upgrade policy: STANDARD upgrades the cluster when its version leaves standard support; EXTENDED keeps it, billed at the extended-support rate.",
+        examples=["STANDARD"],
+    )
+    node_repair: bool = Field(
+        True,
+        description="EKS node auto repair on every node group, with the EKS node monitoring agent add-on (without the agent, repair only sees kubelet readiness, not GPU faults).",
+        examples=[True],
+    )
     network: NetworkConfig = Field(NetworkConfig(), description="Where the cluster lives.", examples=[{"newVpc": {"zoneCount": 3}}])
     endpoint: EndpointAccess = Field(description="API server endpoint access.", examples=[{"private": True, "public": True, "publicCidrs": ["203.0.113.0/24"]}])
     admins: list[IamPrincipalArn] = Field(
@@ -85,6 +97,14 @@ class ClusterConfig(ConfigModel):
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = Field(
         ["api", "audit", "authenticator"], description="Control-plane log types sent to CloudWatch.", examples=[["api", "audit"]]
     )
+
+
+class AwsCredentials(ConfigModel):
+    """Which AWS credentials `pulumi up` uses: the AWS provider and the Kubernetes provider's
+    `aws eks get-token` both use them, so Kubernetes calls are signed by the same identity."""
+
+    profile: str | None = Field(None, pattern=r"^[\w.@+-]{1,64}$", description="Named profile from ~/.aws/config (default: the ambient credential chain).", examples=["ml-platform"])
+    role_arn: IamRoleArn | None = Field(None, description="A role to assume on top of those credentials (e.g. a deploy role in CI).", examples=["arn:aws:iam::111122223333:role/llm-serving-deployer"])
 
 
 class SystemNodes(ConfigModel):

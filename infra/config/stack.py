@@ -6,7 +6,7 @@ from pydantic import Field, field_validator
 
 from infra.catalog import ApiPrice, GpuInstance, api_prices, gpu_instances, with_overrides
 from infra.config.base import ConfigModel, Region, config_error
-from infra.config.cluster import ClusterConfig, SystemNodes
+from infra.config.cluster import AwsCredentials, ClusterConfig, SystemNodes
 from infra.config.economics import CatalogOverrides, Economics, InstancePrice
 from infra.config.models import ModelDeployment
 from infra.config.monitoring import Monitoring
@@ -18,7 +18,7 @@ class StackConfig(ConfigModel):
     """Everything a stack file may say, under the `llm-serving:` namespace."""
 
     region: Region = Field(description="AWS region for every resource.", examples=["us-east-1"])
-    cluster: ClusterConfig = Field(description="The EKS cluster.", examples=[{"kubernetesVersion": "1.33", "endpoint": {"public": True, "publicCidrs": ["203.0.113.0/24"]}}])
+    cluster: ClusterConfig = Field(description="The EKS cluster.", examples=[{"kubernetesVersion": "1.35", "endpoint": {"public": True, "publicCidrs": ["203.0.113.0/24"]}}])
     system_nodes: SystemNodes = Field(SystemNodes(), description="CPU nodes for cluster services.", examples=[{"instanceTypes": ["m7i.large"], "minNodes": 2, "maxNodes": 4}])
     gpu_pools: list[GpuPool] = Field(min_length=1, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
     models: list[ModelDeployment] = Field([], description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
@@ -28,6 +28,7 @@ class StackConfig(ConfigModel):
     economics: Economics = Field(Economics(), description="Traffic expectation and the API to compare with.", examples=[{"compareWith": "llama-3.1-70b-managed", "monthlyTokens": 5_000_000_000}])
     catalog: CatalogOverrides = Field(CatalogOverrides(), description="Overrides of catalog numbers.", examples=[{"instances": {"g6e.12xlarge": {"onDemandUsdHour": 9.8}}}])
     tags: dict[str, str] = Field({}, description="Extra AWS tags on every resource.", examples=[{"cost-center": "ml-platform"}])
+    aws: AwsCredentials = Field(AwsCredentials(), description="AWS credentials for `pulumi up` (default: the ambient credential chain).", examples=[{"profile": "ml-platform"}])
 
     @field_validator("gpu_pools", "models")
     @classmethod

@@ -77,6 +77,23 @@ def render_gpu_pools(plan: Plan) -> str:
     return table(rows)
 
 
+def render_quotas(plan: Plan) -> str:
+    """The EC2 vCPU quotas the pools need at their maximums (`pulumi up` checks them first)."""
+    rows = [("quota code", "quota name", "vCPUs needed", "pools")]
+    rows += [(q.code, q.name, str(q.vcpus), ", ".join(q.pools) or "-") for q in plan.deployment.quotas]
+    return table(rows)
+
+
+def render_zones(plan: Plan) -> str:
+    chosen = plan.preflight.zones
+    if not chosen:
+        return "existing VPC: every node group uses its private subnets"
+    lines = ["VPC zones: " + ", ".join(f"{z.zone_id} ({z.name})" for z in chosen)]
+    for pool, by_capacity in plan.preflight.pool_zones.items():
+        lines.append(f"pool {pool}: " + "; ".join(f"{capacity} in {', '.join(ids) or 'none'}" for capacity, ids in by_capacity.items()))
+    return "\n".join(lines)
+
+
 def render_models(plan: Plan) -> str:
     rows = [("model", "weights", "pool", "GPUs/replica", "quantization", "on-demand", "spot", "LoRA adapters")]
     for r in sorted(plan.resources, key=lambda r: r.name):
@@ -148,6 +165,8 @@ def render_text(plan: Plan, *, markdown: bool = False) -> str:
 
     sections = [
         ("Node groups", plain(render_gpu_pools(plan))),
+        ("Zones", plain(render_zones(plan))),
+        ("EC2 vCPU quotas to allow before `pulumi up`", plain(render_quotas(plan))),
         ("Models (vLLM)", plain(render_models(plan))),
         ("Sizing", report.sizing_table(plan.sizing).rstrip()),
         *zip(("Placement: Deployments", "Placement: node groups"), map(plain, render_placement(plan))),

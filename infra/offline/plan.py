@@ -21,6 +21,7 @@ import yaml
 from infra import PROJECT, REPO_ROOT
 from infra.capacity.sizing import ModelSizing
 from infra.config.checks import advisories
+from infra.config.preflight import Mode, Preflight
 from infra.deployment import Deployment
 from infra.offline import helm
 from infra.offline.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
@@ -78,6 +79,7 @@ class Plan:
     resources: list[RegisteredResource]
     manifests: dict[str, list[dict[str, Any]]]
     warnings: list[str]
+    preflight: Preflight
 
     @property
     def stack(self) -> str:
@@ -102,6 +104,11 @@ class Plan:
             "cost": self.cost,
             "resilience": self.resilience(),
             "placement": self.deployment.placement.to_json(),
+            "quotas": [q.to_json() for q in self.deployment.quotas],
+            "zones": {
+                "chosen": [{"name": z.name, "zone_id": z.zone_id} for z in self.preflight.zones],
+                "pools": {pool: {c: list(ids) for c, ids in by_capacity.items()} for pool, by_capacity in self.preflight.pool_zones.items()},
+            },
             "manifests": unwrap_secrets(self.manifests, mask=True),
             "resources": [
                 {
@@ -117,23 +124,27 @@ class Plan:
         }
 
 
-def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
-    """Build the stack's program under mocks. Raises ConfigError (before anything is registered)
-    when the stack's config is invalid, StackNotFound when there is no such stack file."""
+def run_plan(stack: str, stacks_dir: Path = STACKS_DIR, *, mode: Mode = Mode.PLAN, quotas: dict[str, float] | None = None) -> Plan:
+    """Build the stack's program under mocks. Raises ConfigError (before any cloud resource is
+    registered) when the stack's config is invalid, StackNotFound when there is no such stack file.
+
+    Mode.DEPLOY runs the program as `pulumi up` would, against the mock account (tests use it to
+    prove what `up` refuses); `quotas` then sets the mock account's EC2 quotas (code -> vCPUs)."""
     values, secret_keys = read_stack_config(stack_file(stack, stacks_dir))
     region = values.get(f"{PROJECT}:region", "us-east-1")
-    mocks = PlanMocks(region)
+    mocks = PlanMocks(region, quotas=quotas)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.settings.ROOT.set(None)  # a fresh root stack resource for each plan in this process
     pulumi.runtime.set_all_config(values, secret_keys)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    derived: list[Deployment] = []
-    pulumi.runtime.test(lambda: derived.append(run()))()
+    derived: list[tuple[Deployment, Preflight]] = []
+    pulumi.runtime.test(lambda: derived.append(run(mode)))()
     resources = monitor.registered()
-    (deployment,) = derived
+    ((deployment, preflight),) = derived
     return Plan(
         deployment=deployment,
         resources=resources,
         manifests=render_local_charts(resources),
-        warnings=advisories(deployment.config) + list(deployment.warnings),
+        warnings=advisories(deployment.config) + list(deployment.warnings) + list(preflight.warnings),
+        preflight=preflight,
     )

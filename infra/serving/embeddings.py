@@ -18,7 +18,8 @@ TEI_CHART = CHARTS_DIR / "tei"
 STARTUP_SECONDS = 600  # the chart's startupProbe: 60 failures x 10 s
 RELEASE = EMBEDDINGS_RELEASE
 
-# TEI publishes one image per GPU architecture (README "Docker Images"): Ampere 8.0 (A100) "1.9",
+# TEI publishes one image per GPU architecture (README "Docker Images", checked at tag v1.9.3, 0667015,
+# 2026-03-23, the newest 1.9 tag in a mirror of huggingface/text-embeddings-inference): Ampere 8.0 (A100) "1.9",
 # Ampere 8.6 (A10/A10G) "86-1.9", Ada 8.9 (L4, L40S) "89-1.9", Hopper (H100, H200) "hopper-1.9".
 TEI_IMAGE_TAGS = {
     None: "cpu-1.9",

@@ -69,6 +69,7 @@ def litellm_config(models: Sequence[ModelDeployment], embeddings: Embeddings, fa
 
 def router_values(config: dict, fallback: Fallback, secret_name: str, secret_env: dict[str, str], monitored: bool, rollout: dict) -> dict:
     return {
+        # LiteLLM 1.77.3 is a release on PyPI (`pip index versions litellm`, read 2026-11-24; the newest is 1.109.1).
         "image": {"repository": "ghcr.io/berriai/litellm", "tag": "main-v1.77.3-stable", "pullPolicy": "IfNotPresent"},
         "replicas": fallback.replicas,
         "rollout": rollout,  # from placement: maxSurge 0 where the system nodes have no room

@@ -83,6 +83,7 @@ def vllm_values(
     """The chart values of one model, from its stack config and its placement."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
     return {
+        # vLLM 0.33.0: the newest release on PyPI (`pip index versions vllm`, read 2026-11-24); the image tag follows it.
         "image": {"repository": "vllm/vllm-openai", "tag": "v0.33.0", "pullPolicy": "IfNotPresent"},
         "model": {"id": model.hugging_face_id, "revision": model.revision, "servedModelName": model.name},
         "engine": {

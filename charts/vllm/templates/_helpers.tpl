@@ -19,9 +19,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 llm-serving/model: {{ .Values.model.servedModelName }}
 {{- end -}}
 
-{{/* The vLLM server's arguments, built from values (one flag per list item). */}}
+{{/* The vLLM server's arguments, built from values (one flag per list item). The model comes first and
+positionally: `vllm serve <model>`; `--model` is deprecated for `vllm serve` (vllm/utils/argparse_utils.py,
+FlexibleArgumentParser.parse_args: "you should provide the model as a positional argument ... The `--model`
+option will be removed in a future version."). The Deployment's command is ["vllm", "serve"]. */}}
 {{- define "vllm.args" -}}
-- --model={{ .Values.model.id }}
+- {{ .Values.model.id }}
 - --revision={{ .Values.model.revision }}
 - --served-model-name={{ .Values.model.servedModelName }}
 - --tensor-parallel-size={{ .Values.engine.tensorParallelSize }}
