@@ -1,7 +1,7 @@
 """The Pulumi program: validated stack config in, the resource graph out.
 
-Reads like a parts list: network, cluster, GPU pools, then the cluster services that make GPU
-pools usable (device plugin, node autoscaler, storage). Every AWS resource uses one explicit
+Reads like a parts list: network, cluster, the image and weight caches, GPU pools, then the
+cluster services that make GPU pools usable (device plugin, node autoscaler, storage). Every AWS resource uses one explicit
 AWS provider for the configured region; every Kubernetes resource uses the provider built from
 the cluster's outputs.
 """
@@ -14,7 +14,9 @@ import pulumi_aws as aws
 from infra import PROJECT
 from infra.aws.cluster import Cluster, ClusterArgs
 from infra.aws.gpu_pools import GpuNodePool, GpuNodePoolArgs
+from infra.aws.image_cache import ImageMirror, PullThroughCache, PullThroughCacheArgs
 from infra.aws.network import Network, NetworkArgs
+from infra.aws.weight_cache import WeightCacheArgs, WeightCacheBucket
 from infra.cluster_services.device_plugin import device_plugin
 from infra.cluster_services.keda import keda
 from infra.cluster_services.kube import kubeconfig, provider
@@ -38,12 +40,39 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
     )
     on_aws = pulumi.ResourceOptions(providers=[aws_provider])
 
-    network = Network(name, NetworkArgs(cluster_name=name, vpc=config.cluster.network.vpc), opts=on_aws)
+    caches = config.weight_cache.enabled or config.image_cache.enabled
+    network = Network(
+        name,
+        NetworkArgs(cluster_name=name, vpc=config.cluster.network.vpc, s3_gateway_endpoint_region=config.region if caches else None),
+        opts=on_aws,
+    )
     cluster = Cluster(
         name,
         ClusterArgs(cluster_name=name, config=config.cluster, system_nodes=config.system_nodes, private_subnet_ids=network.private_subnet_ids),
         opts=on_aws,
     )
+    images = ImageMirror()
+    if config.image_cache.enabled:
+        images = PullThroughCache(
+            f"{name}-images",
+            PullThroughCacheArgs(
+                cluster_name=name,
+                region=config.region,
+                partition=cluster.partition,
+                account_id=cluster.account_id,
+                node_role=cluster.node_role,
+                cache=config.image_cache,
+                credentials={"docker-hub": secrets.docker_hub_access_token, "ghcr": secrets.github_token},
+            ),
+            opts=on_aws,
+        ).mirror
+    weights_bucket = None
+    if config.weight_cache.enabled:
+        weights_bucket = WeightCacheBucket(
+            f"{name}-weights",
+            WeightCacheArgs(stack=stack, region=config.region, partition=cluster.partition, account_id=cluster.account_id, cache=config.weight_cache),
+            opts=on_aws,
+        ).bucket_name
     pools = [
         GpuNodePool(
             f"{name}-{pool.name}",
@@ -72,6 +101,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
             partition=cluster.partition,
             account_id=cluster.account_id,
             oidc_provider=cluster.oidc_provider,
+            images=images,
         ),
         opts=on_cluster,
     )
@@ -94,6 +124,13 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
                 embeddings_gpu=config.instance(config.pool(config.embeddings.pool).instance_types[0]).gpu if config.embeddings.pool else None,
                 monitored=config.monitoring.enabled,
                 fallback=config.fallback,
+                cold_start=dict(deployment.cold_start),
+                startup_minutes={m.name: deployment.startup_minutes(m.name) for m in config.models},
+                weights_gib={s.model: s.fit.weights_gib for s in deployment.sizing},
+                region=config.region,
+                images=images,
+                weight_cache=config.weight_cache,
+                weights_bucket=weights_bucket,
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, after_monitoring),
         )

@@ -15,11 +15,14 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.iam import irsa_role, policy_document
+from infra.aws.image_cache import ImageMirror
 from infra.catalog import helm_charts
 from infra.cluster_services.kube import third_party_chart
 from infra.names import KUBE_SYSTEM_NAMESPACE, SYSTEM_ROLE_LABEL
 
 NAMESPACE = KUBE_SYSTEM_NAMESPACE
+# The chart's default image repository (cluster-autoscaler chart 9.52.1 values.yaml image.repository).
+IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
 SERVICE_ACCOUNT = "cluster-autoscaler"
 
 
@@ -59,12 +62,12 @@ def autoscaler_policy(cluster_name: str, partition: str, region: str, account_id
     )
 
 
-def autoscaler_values(cluster_name: str, region: str, kubernetes_version: str, role_arn: pulumi.Input[str]) -> dict:
+def autoscaler_values(cluster_name: str, region: str, kubernetes_version: str, role_arn: pulumi.Input[str], images: ImageMirror = ImageMirror()) -> dict:
     return {
         "cloudProvider": "aws",
         "awsRegion": region,
         "autoDiscovery": {"clusterName": cluster_name},
-        "image": {"tag": helm_charts()["cluster-autoscaler"].image_tags[kubernetes_version]},
+        "image": {"repository": images.repository(IMAGE), "tag": helm_charts()["cluster-autoscaler"].image_tags[kubernetes_version]},
         "rbac": {"serviceAccount": {"name": SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
         "nodeSelector": {SYSTEM_ROLE_LABEL: "system"},
         "extraArgs": {
@@ -88,6 +91,7 @@ class NodeAutoscalerArgs:
     partition: pulumi.Input[str]
     account_id: pulumi.Input[str]
     oidc_provider: aws.iam.OpenIdConnectProvider
+    images: ImageMirror = ImageMirror()
 
 
 class NodeAutoscaler(pulumi.ComponentResource):
@@ -110,7 +114,7 @@ class NodeAutoscaler(pulumi.ComponentResource):
             name,
             "cluster-autoscaler",
             namespace=NAMESPACE,
-            values=autoscaler_values(args.cluster_name, args.region, args.kubernetes_version, role.arn),
+            values=autoscaler_values(args.cluster_name, args.region, args.kubernetes_version, role.arn, args.images),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"role_arn": role.arn})

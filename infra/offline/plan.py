@@ -98,7 +98,7 @@ class Plan:
         return {
             "stack": self.stack,
             "warnings": self.warnings,
-            "sizing": [s.to_json() for s in self.sizing],
+            "sizing": self.deployment.sizing_json(),
             "cost": self.cost,
             "resilience": self.resilience(),
             "manifests": unwrap_secrets(self.manifests, mask=True),

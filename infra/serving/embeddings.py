@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
+from infra.aws.image_cache import ImageMirror
 from infra.config.serving import Embeddings
 from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SYSTEM_ROLE_LABEL
 
@@ -29,10 +30,13 @@ TEI_IMAGE_TAGS = {
 }
 
 
-def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict | None = None) -> dict:
+TEI_IMAGE = "ghcr.io/huggingface/text-embeddings-inference"
+
+
+def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict | None = None, images: ImageMirror = ImageMirror()) -> dict:
     on_gpu = gpu is not None
     return {
-        "image": {"repository": "ghcr.io/huggingface/text-embeddings-inference", "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
+        "image": {"repository": images.repository(TEI_IMAGE), "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
         "model": {"id": embeddings.model, "revision": embeddings.revision},
         "engine": {
             "maxBatchTokens": embeddings.max_batch_tokens,
@@ -56,13 +60,20 @@ def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network
 
 
 def embeddings_release(
-    name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, network_policy: dict, opts: pulumi.ResourceOptions
+    name: str,
+    embeddings: Embeddings,
+    gpu: str | None,
+    namespace: str,
+    monitored: bool,
+    network_policy: dict,
+    opts: pulumi.ResourceOptions,
+    images: ImageMirror = ImageMirror(),
 ) -> k8s.helm.v4.Chart:
     return k8s.helm.v4.Chart(
         name,
         name=RELEASE,
         chart=os.path.relpath(TEI_CHART),
         namespace=namespace,
-        values=tei_values(embeddings, gpu, monitored, network_policy),
+        values=tei_values(embeddings, gpu, monitored, network_policy, images),
         opts=opts,
     )

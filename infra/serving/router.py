@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from infra.aws.image_cache import ImageMirror
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback
 from infra.names import ROUTER_RELEASE
@@ -66,9 +67,14 @@ def litellm_config(models: Sequence[ModelDeployment], embeddings: Embeddings, fa
     return config
 
 
-def router_values(config: dict, fallback: Fallback, secret_name: str, secret_env: dict[str, str], monitored: bool) -> dict:
+LITELLM_IMAGE = "ghcr.io/berriai/litellm"
+
+
+def router_values(
+    config: dict, fallback: Fallback, secret_name: str, secret_env: dict[str, str], monitored: bool, images: ImageMirror = ImageMirror()
+) -> dict:
     return {
-        "image": {"repository": "ghcr.io/berriai/litellm", "tag": "main-v1.77.3-stable", "pullPolicy": "IfNotPresent"},
+        "image": {"repository": images.repository(LITELLM_IMAGE), "tag": "main-v1.77.3-stable", "pullPolicy": "IfNotPresent"},
         "replicas": fallback.replicas,
         "config": config,
         "secret": {"name": secret_name if secret_env else "", "env": secret_env},

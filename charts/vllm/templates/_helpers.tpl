@@ -21,8 +21,14 @@ llm-serving/model: {{ .Values.model.servedModelName }}
 
 {{/* The vLLM server's arguments, built from values (one flag per list item). */}}
 {{- define "vllm.args" -}}
+{{- if .Values.weights.uri }}
+- --model={{ .Values.weights.uri }}
+- --load-format=runai_streamer
+- --model-loader-extra-config={{ .Values.weights.loaderExtraConfig }}
+{{- else }}
 - --model={{ .Values.model.id }}
 - --revision={{ .Values.model.revision }}
+{{- end }}
 - --served-model-name={{ .Values.model.servedModelName }}
 - --tensor-parallel-size={{ .Values.engine.tensorParallelSize }}
 {{- with .Values.engine.quantization }}
@@ -62,4 +68,22 @@ requests:
 limits:
   nvidia.com/gpu: {{ $gpus }}
   memory: {{ printf "%dGi" (add $memory $shm) }}
+{{- end -}}
+
+{{/* What every container of the weights mirror Job shares: hardening, resources, the scratch volume. */}}
+{{- define "vllm.mirrorContainer" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: ["ALL"]
+resources:
+  requests:
+    cpu: "2"
+    memory: 4Gi
+    ephemeral-storage: {{ printf "%dGi" (int .Values.weights.mirror.scratchGi) }}
+  limits:
+    memory: 8Gi
+volumeMounts:
+  - name: scratch
+    mountPath: /scratch
 {{- end -}}
