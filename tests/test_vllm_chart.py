@@ -157,7 +157,7 @@ def test_s3_adapters_get_an_irsa_role_scoped_to_their_prefixes(plan_of):
     ]
     listing = next(s for s in statements if s["Action"] == ["s3:ListBucket"])
     assert listing["Resource"] == "arn:aws:s3:::acme-ml-adapters" and "s3:prefix" in listing["Condition"]["StringLike"]
-    (account,) = [o for o in plan.manifests["llama-70b"] if o["kind"] == "ServiceAccount"]
+    (account,) = [o for o in plan.manifests["llama-70b"] if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "llama-70b"]
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("-llama-70b-adapters")
 
 
