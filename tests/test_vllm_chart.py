@@ -55,7 +55,10 @@ def test_vllm_args_carry_the_configured_engine_settings(example_plan):
     for name, model in models_of(example_plan).items():
         for deployment in deployments(example_plan, name).values():
             args = container(deployment)["args"]
-            assert f"--model={model['huggingFaceId']}" in args
+            cached = stack_config(example_plan.stack).get("llm-serving:weightCache", {}).get("enabled", False)
+            model_arg = next(a for a in args if a.startswith("--model="))
+            # From the weight cache: s3://<bucket>/<hf-id>/<revision> (tests/test_weights_and_images.py); else the Hugging Face id.
+            assert model_arg.endswith(f"/{model['huggingFaceId']}/{model['revision']}") if cached else model_arg == f"--model={model['huggingFaceId']}"
             assert f"--tensor-parallel-size={model.get('tensorParallelSize', 1)}" in args
             assert f"--max-num-seqs={model['maxNumSeqs']}" in args
             assert f"--gpu-memory-utilization={model['gpuMemoryUtilization']}" in args
@@ -81,7 +84,8 @@ def test_lora_adapters_become_lora_modules_with_matching_limits(example_plan):
         assert f"--max-loras={model.get('maxLoras', len(adapters))}" in args
         assert f"--max-lora-rank={max(a['rank'] for a in adapters)}" in args
         init = deployments(example_plan, name)["on-demand"]["spec"]["template"]["spec"]["initContainers"]
-        assert [c["command"][-2] for c in init] == [a["source"] for a in adapters]
+        fetchers = [c for c in init if c["name"].startswith("fetch-lora-")]
+        assert [c["command"][-2] for c in fetchers] == [a["source"] for a in adapters]
 
 
 def test_gpu_limit_equals_tensor_parallel_size_and_shm_is_memory_backed(example_plan):
@@ -132,7 +136,7 @@ def test_pods_load_slowly_but_stop_gracefully(example_plan):
             vllm = container(deployment)
             startup = vllm["startupProbe"]
             assert startup["httpGet"]["path"] == "/health"
-            assert startup["periodSeconds"] * startup["failureThreshold"] == 60 * model.get("startupMinutes", 20)
+            assert startup["periodSeconds"] * startup["failureThreshold"] == 60 * example_plan.deployment.startup_minutes(name)
             assert vllm["readinessProbe"]["httpGet"]["path"] == vllm["livenessProbe"]["httpGet"]["path"] == "/health"
             assert vllm["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
             assert spec["terminationGracePeriodSeconds"] >= 60

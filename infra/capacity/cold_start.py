@@ -130,11 +130,11 @@ def image_part(disks: NodeDisks, instance: GpuInstance, f: Mapping[str, Figure])
 
 
 def streamer_concurrency(cache: WeightCache, instance: GpuInstance, processes: int, f: Mapping[str, Figure]) -> int:
-    """S3 clients per vLLM process: configured, or enough 5 Gbit/s connections to fill the link, at least the floor."""
+    """S3 clients per vLLM process: configured, or enough 5 Gbit/s connections to fill the link, within floor and ceiling."""
     if cache.streamer_concurrency is not None:
         return cache.streamer_concurrency
     needed = math.ceil(instance.network_gbps / f["s3_connection_gbps"].value / processes)
-    return max(int(f["streamer_concurrency_floor"].value), needed)
+    return min(int(f["streamer_concurrency_ceiling"].value), max(int(f["streamer_concurrency_floor"].value), needed))
 
 
 def weights_from_s3(weights_gb: float, tp: int, cache: WeightCache, instance: GpuInstance, f: Mapping[str, Figure]) -> tuple[Part, int]:
@@ -155,6 +155,7 @@ def weights_from_s3(weights_gb: float, tp: int, cache: WeightCache, instance: Gp
                 "s3_link_efficiency": f["s3_link_efficiency"].source,
                 "s3_connection_gbps": f["s3_connection_gbps"].source,
                 "streamer_concurrency_floor": f["streamer_concurrency_floor"].source,
+                "streamer_concurrency_ceiling": f["streamer_concurrency_ceiling"].source,
                 "config_files_seconds": f["config_files_seconds"].source,
                 "network_gbps": "catalog gpu_instances.yaml network_gbps",
             },
