@@ -16,6 +16,7 @@ from infra.aws.cluster import Cluster, ClusterArgs
 from infra.aws.gpu_pools import GpuNodePool, GpuNodePoolArgs
 from infra.aws.image_cache import ImageMirror, PullThroughCache, PullThroughCacheArgs
 from infra.aws.network import Network, NetworkArgs
+from infra.aws.nodes import RAID0_MOUNT
 from infra.aws.weight_cache import WeightCacheArgs, WeightCacheBucket
 from infra.cluster_services.device_plugin import device_plugin
 from infra.cluster_services.keda import keda
@@ -109,7 +110,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
     monitoring = None
     if config.monitoring.enabled:
         monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(deployment), opts=on_cluster)
-    pod_autoscaler = keda(f"{name}-keda", opts=on_cluster) if any(m.autoscaling.enabled for m in config.models) else None
+    pod_autoscaler = keda(f"{name}-keda", opts=on_cluster, images=images) if any(m.autoscaling.enabled for m in config.models) else None
     if config.models or config.embeddings.enabled or config.fallback.enabled:
         prerequisites = [r for r in (monitoring, pod_autoscaler) if r]  # their CRDs: ServiceMonitor, ScaledObject
         after_monitoring = pulumi.ResourceOptions(depends_on=prerequisites) if prerequisites else None
@@ -131,6 +132,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
                 images=images,
                 weight_cache=config.weight_cache,
                 weights_bucket=weights_bucket,
+                compile_cache={m.name: f"{RAID0_MOUNT}/vllm-cache/{m.name}" for m in config.models if config.pool(m.pool).disks.keeps_compile_cache},
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, after_monitoring),
         )

@@ -14,6 +14,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
 
 from infra.aws.image_cache import cached_repository
@@ -258,8 +260,10 @@ def test_prod_pulls_the_kits_images_through_the_cache_and_dev_from_upstream(plan
             for c in o["spec"]["template"]["spec"]["containers"] + o["spec"]["template"]["spec"].get("initContainers", [])
         }
         assert images and all(i.startswith(ecr) == expect_cache for i in images), images
-        autoscaler = next(r for r in plan.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"] == "cluster-autoscaler")
-        assert autoscaler.inputs["values"]["image"]["repository"].startswith(ecr) == expect_cache
+        charts = {r.inputs["chart"]: r.inputs["values"] for r in plan.resources if r.type == "kubernetes:helm.sh/v4:Chart"}
+        assert charts["cluster-autoscaler"]["image"]["repository"].startswith(ecr) == expect_cache
+        if "keda" in charts:
+            assert charts["keda"].get("global", {}).get("image", {}).get("registry") == (f"{ecr}ghcr" if expect_cache else None)
 
 
 # --- launch templates ---------------------------------------------------------------------------------
@@ -296,3 +300,33 @@ def test_pools_without_disk_settings_keep_the_gp3_baseline_and_no_user_data(plan
     ebs = template.inputs["blockDeviceMappings"][0]["ebs"]
     assert (ebs["throughput"], ebs["iops"]) == (125, 3000)
     assert node_config(template) is None
+
+
+NODECONFIG_CRD = Path(__file__).parent / "schemas" / "node.eks.aws_nodeconfigs.yaml"
+
+
+def nodeconfig_schema() -> dict:
+    (version,) = yaml.safe_load(NODECONFIG_CRD.read_text())["spec"]["versions"]
+    return version["schema"]["openAPIV3Schema"]
+
+
+def test_the_launch_templates_nodeconfig_validates_against_nodeadms_own_schema(plan_of):
+    config = node_config(launch_template(plan_of("prod"), "l40s"))
+    jsonschema.validate(config, nodeconfig_schema())
+    wrong = {**config, "spec": {"instance": {"localStorage": {"strategy": "RAID5"}}}}
+    with pytest.raises(jsonschema.ValidationError):  # the schema does check what the kit sets
+        jsonschema.validate(wrong, nodeconfig_schema())
+
+
+def test_pools_on_nvme_keep_vllms_compile_cache_on_the_node(plan_of):
+    for stack, expected in (("prod", "/mnt/k8s-disks/0/vllm-cache/llama-70b"), ("dev", None)):
+        pod = deployment(plan_of(stack), f"{'llama-70b' if stack == 'prod' else 'llama-8b'}-spot")["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        env = {e["name"]: e.get("value") for e in next(c for c in pod["containers"] if c["name"] == "vllm")["env"]}
+        if expected is None:
+            assert "compile-cache" not in volumes and "VLLM_CACHE_ROOT" not in env
+            continue
+        assert volumes["compile-cache"]["hostPath"] == {"path": expected, "type": "DirectoryOrCreate"}
+        assert env["VLLM_CACHE_ROOT"].startswith("/compile-cache/") and env["TRITON_CACHE_DIR"].startswith("/compile-cache/")
+    cold = plan_of("prod").deployment.cold_start["llama-70b"]
+    assert cold.same_node_restart.seconds < cold.part("engine").seconds

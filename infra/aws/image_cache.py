@@ -79,6 +79,13 @@ class ImageMirror:
             return upstream
         return pulumi.Output.from_input(self.registry).apply(lambda registry: cached_repository(upstream, registry, self.prefixes))
 
+    def registry_for(self, host: str) -> pulumi.Input[str] | None:
+        """For charts that take a registry per image: `<registry>/<prefix>` of `host`'s rule; None without one."""
+        upstream = next((u for u in UPSTREAMS if host in u.hosts), None)
+        if self.registry is None or upstream is None or upstream.prefix not in self.prefixes:
+            return None
+        return pulumi.Output.concat(self.registry, "/", upstream.prefix)
+
 
 def rule_prefixes(cache: ImageCache) -> list[str]:
     """The rules a stack gets: every unauthenticated upstream, and each credentialed one it has a user for."""

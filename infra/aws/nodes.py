@@ -44,6 +44,9 @@ def data_device(ami_type: str) -> str:
 
 
 MIME_BOUNDARY = "LLMSERVING"
+# Where nodeadm mounts the instance-store RAID0 array (LocalStorageOptions.mountPath default
+# /mnt/k8s-disks/, array at <mountPath>/0 in templates/al2023/runtime/bin/setup-local-disks).
+RAID0_MOUNT = "/mnt/k8s-disks/0"
 
 
 def node_config(*, raid0: bool, fast_image_pull: bool) -> dict | None:

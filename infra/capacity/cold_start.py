@@ -12,6 +12,9 @@ under catalog.coldStart) and from the instance type's catalog columns (network, 
     engine   process start + torch.compile (grows with the weights; none with --enforce-eager)
              + CUDA graph capture (none with --enforce-eager)
 
+A restart on the same node skips the node and the image, and, where the pool keeps vLLM's compile
+cache on its NVMe array, most of torch.compile (same_node_restart_seconds).
+
 The startup probe covers only what happens inside the vLLM container (weights and engine), so the
 startup budget is startup_budget_factor times that, never under the floor. The estimate is for the
 pool's primary (on-demand) instance type, as sizing is. Pure arithmetic: no Pulumi, no I/O.
@@ -69,6 +72,7 @@ class ColdStart:
     startup_minutes: int  # the startup probe's budget
     streamer_concurrency: int | None  # S3 clients per vLLM process; None without the weight cache
     distributed_streaming: bool  # each tensor-parallel rank streams its share (TP > 1 with the cache)
+    same_node_restart: Part  # the engine part when the replica restarts on a node that kept its compile cache
 
     @property
     def seconds(self) -> float:
@@ -83,9 +87,15 @@ class ColdStart:
         that is already up with the image cached."""
         return self.part("weights").seconds + self.part("engine").seconds
 
+    @property
+    def same_node_restart_seconds(self) -> float:
+        """A restarted replica on the same node: image cached, weights again, engine with the node's compile cache."""
+        return self.part("weights").seconds + self.same_node_restart.seconds
+
     def to_json(self) -> dict:
         return {
             "instance_type": self.instance_type,
+            "same_node_restart_seconds": round(self.same_node_restart_seconds),
             "parts": {p.name: p.to_json() for p in self.parts},
             "startup_probe_budget_minutes": self.startup_minutes,
             "streamer_concurrency": self.streamer_concurrency,
@@ -177,13 +187,17 @@ def weights_from_hugging_face(weights_gb: float, disks: NodeDisks, instance: Gpu
     )
 
 
-def engine_part(weights_gb: float, eager: bool, f: Mapping[str, Figure]) -> Part:
+def engine_part(weights_gb: float, eager: bool, f: Mapping[str, Figure], *, compile_cached: bool = False) -> Part:
     start = f["process_start_seconds"].value
     sources = {"process_start_seconds": f["process_start_seconds"].source}
     if eager:
         return Part("engine", start, f"process start {start:g} s; --enforce-eager: no compile, no CUDA graphs", sources)
-    compile_s = f["compile_seconds_base"].value + f["compile_seconds_per_gb"].value * weights_gb
-    sources |= {"compile_seconds_base": f["compile_seconds_base"].source, "compile_seconds_per_gb": f["compile_seconds_per_gb"].source}
+    if compile_cached:
+        compile_s = f["compile_seconds_cached"].value
+        sources["compile_seconds_cached"] = f["compile_seconds_cached"].source
+    else:
+        compile_s = f["compile_seconds_base"].value + f["compile_seconds_per_gb"].value * weights_gb
+        sources |= {"compile_seconds_base": f["compile_seconds_base"].source, "compile_seconds_per_gb": f["compile_seconds_per_gb"].source}
     graphs = f["cuda_graph_seconds"].value
     sources["cuda_graph_seconds"] = f["cuda_graph_seconds"].source
     return Part("engine", start + compile_s + graphs, f"process start {start:g} s + torch.compile {compile_s:.0f} s + CUDA graphs {graphs:g} s", sources)
@@ -204,7 +218,8 @@ def estimate(config: StackConfig, model: ModelDeployment, weights_gib: float) ->
     else:
         weights = weights_from_hugging_face(weights_gb, pool.disks, instance, f)
     parts.append(weights)
-    parts.append(engine_part(weights_gb, EAGER_FLAG in model.extra_args, f))
+    eager = EAGER_FLAG in model.extra_args
+    parts.append(engine_part(weights_gb, eager, f))
     in_container = weights.seconds + parts[-1].seconds
     budget = max(f["startup_budget_floor_minutes"].value, math.ceil(f["startup_budget_factor"].value * in_container / 60))
     return ColdStart(
@@ -214,4 +229,5 @@ def estimate(config: StackConfig, model: ModelDeployment, weights_gib: float) ->
         startup_minutes=int(budget),
         streamer_concurrency=concurrency,
         distributed_streaming=config.weight_cache.enabled and model.tensor_parallel_size > 1,
+        same_node_restart=engine_part(weights_gb, eager, f, compile_cached=pool.disks.keeps_compile_cache),
     )

@@ -56,6 +56,11 @@ class NodeDisks(ConfigModel):
         False, description="Pull and unpack image layers in parallel (AL2023 nodeadm FastImagePull: the SOCI snapshotter's parallel mode).", examples=[True]
     )
 
+    @property
+    def keeps_compile_cache(self) -> bool:
+        """vLLM's compile caches persist on the node (a hostPath on the NVMe RAID0 array)."""
+        return self.instance_store == "raid0"
+
     @field_validator("iops")
     @classmethod
     def _enough_iops_for_the_throughput(cls, value: int, info) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -70,6 +70,7 @@ def vllm_values(
     fallback: Fallback = Fallback(enabled=False),
     images: ImageMirror = ImageMirror(),
     weights: dict[str, Any] | None = None,
+    compile_cache: str = "",
 ) -> dict[str, Any]:
     """The chart values of one model, from its stack config and the deployment model."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
@@ -93,6 +94,7 @@ def vllm_values(
             "s3FetcherImage": pulumi.Output.concat(images.repository(S3_FETCHER_IMAGE), ":", S3_FETCHER_TAG),
         },
         "weights": weights or {"uri": ""},
+        "compileCache": {"hostPath": compile_cache},
         "placement": {
             "poolLabel": POOL_LABEL,
             "pool": model.pool,
@@ -140,6 +142,7 @@ class ServingArgs:
     images: ImageMirror = ImageMirror()
     weight_cache: WeightCache = WeightCache()
     weights_bucket: pulumi.Input[str] | None = None  # the weight cache's bucket; None without one
+    compile_cache: dict[str, str] = field(default_factory=dict)  # per model: host directory for vLLM's compile caches
 
 
 class Serving(pulumi.ComponentResource):
@@ -193,6 +196,7 @@ class Serving(pulumi.ComponentResource):
                     fallback=args.fallback,
                     images=args.images,
                     weights=self._weights(name, model, args),
+                    compile_cache=args.compile_cache.get(model.name, ""),
                 ),
                 opts=in_namespace,
             )
