@@ -330,3 +330,19 @@ def test_pools_on_nvme_keep_vllms_compile_cache_on_the_node(plan_of):
         assert env["VLLM_CACHE_ROOT"].startswith("/compile-cache/") and env["TRITON_CACHE_DIR"].startswith("/compile-cache/")
     cold = plan_of("prod").deployment.cold_start["llama-70b"]
     assert cold.same_node_restart.seconds < cold.part("engine").seconds
+
+
+def cpu(value: str) -> float:
+    return float(value[:-1]) / 1000 if str(value).endswith("m") else float(value)
+
+
+def test_the_mirror_job_fits_beside_a_waiting_replica_on_the_smallest_gpu_node(plan_of, write_stack):
+    def cache_on(config):
+        config["llm-serving:weightCache"] = {"enabled": True}
+
+    plan = plan_of(*write_stack("dev-small-node", edit=cache_on))
+    job = mirror_job(plan, "llama-8b")["spec"]["template"]["spec"]
+    replica = deployment(plan, "llama-8b-on-demand")["spec"]["template"]["spec"]
+    job_cpu = max(cpu(c["resources"]["requests"]["cpu"]) for c in job["initContainers"] + job["containers"])
+    replica_cpu = sum(cpu(c["resources"]["requests"]["cpu"]) for c in replica["containers"])
+    assert job_cpu + replica_cpu <= 3.9  # g6.xlarge: 4 vCPUs, about 3.9 allocatable (Karpenter instance-type reference: 3920m)
