@@ -62,6 +62,7 @@ def test_diff_of_prod_against_a_copy_with_another_gpu_type(tmp_path, plan_of, wr
     hourly = f"| $/hour | {base_plan['cost']['hourly_usd']} | {head_plan['cost']['hourly_usd']} | +"
     assert hourly in comment
     assert "| llama-70b | gpu | \"L40S\" | \"H100\" |" in comment
+    assert "| llama-70b | cold_start_seconds |" in comment  # p5's wider network streams the weights faster
 
 
 def test_diff_shows_changed_vllm_arguments(plan_of, write_stack):

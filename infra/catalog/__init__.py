@@ -1,5 +1,6 @@
 """Catalogs as data: GPU instance types, model architectures, hosted API prices, platform prices,
-pinned third-party Helm charts and the cold-start figures, each with its source in the YAML files beside this module.
+pinned third-party Helm charts and the cold-start figures, each with its source in the YAML files
+beside this module.
 
 This module only loads and types them. Stack config may override numbers (see
 `infra.config.CatalogOverrides`); `with_overrides` applies them.
