@@ -5,7 +5,8 @@
 and prices the nodes placement runs, and prices the stack on the replicas that were placed. The
 Pulumi program (chart values: requests, rollout strategy), the monitoring rules' prices, the plan
 report, the plan JSON and the diff all read this one frozen object; nothing downstream recomputes
-sizing, placement or cost.
+sizing, placement or cost. Each model's cold start on a fresh node (node, image, weights, engine) is
+estimated here too: it sets the startup probe budget and says when lost capacity is whole again.
 
 A model that cannot run as configured (it does not fit its GPUs, its shape is unknown), an
 on-demand floor or a system pod that cannot be placed, or a pod bigger than any node it may use is a
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from infra.capacity.cold_start import ColdStart, estimate
 from infra.capacity.economics import PoolCost, pool_cost, stack_cost
 from infra.capacity.placement import Placement, place_stack
 from infra.capacity.pods import Workload, workloads_of
@@ -39,6 +41,7 @@ class Deployment:
     placement: Placement
     pools: tuple[PoolCost, ...]
     cost: Mapping[str, Any]
+    cold_start: Mapping[str, ColdStart]  # per model: pending pod to Ready on a fresh node, by part
     warnings: tuple[str, ...]
     quotas: tuple[QuotaNeed, ...] = ()  # EC2 vCPU quotas the GPU pools need at their maximums
 
@@ -50,20 +53,48 @@ class Deployment:
         """The hosted API's blended price the stack is compared with (0 when it compares with none)."""
         return self.cost.get("api", {}).get("usd_per_million_tokens", 0.0)
 
+    def startup_minutes(self, model: str) -> int:
+        """The model's startup probe budget: stack config's startupMinutes, or derived from its cold start."""
+        configured = next(m.startup_minutes for m in self.config.models if m.name == model)
+        return configured if configured is not None else self.cold_start[model].startup_minutes
+
+    def sizing_json(self) -> list[dict[str, Any]]:
+        """The plan's `sizing` list: each model's sizing with its cold start (total and parts)."""
+        return [
+            {
+                **s.to_json(),
+                "cold_start_seconds": round(self.cold_start[s.model].seconds),
+                "cold_start": self.cold_start[s.model].to_json(),
+                "startup_minutes": self.startup_minutes(s.model),
+            }
+            for s in self.sizing
+        ]
+
     def resilience(self) -> dict[str, dict[str, Any]]:
-        """Per model: its floor, the replicas placed, and those (and their output tokens/s) left when
-        every spot node is gone and spot replicas have moved to on-demand room."""
+        """Per model: its floor, the replicas placed, those (and their output tokens/s) left when every
+        spot node is gone and spot replicas have moved to on-demand room, and when the floor and the
+        placed replicas are whole again (seconds; None: not by itself)."""
         result = {}
         for sizing in self.sizing:
             left = self.placement.model_replicas(sizing.model, "after_spot_loss")
+            placed = self.placement.model_replicas(sizing.model)
             result[sizing.model] = {
                 "floor": sizing.replicas_on_demand,
                 "replicas_planned": sizing.replicas_on_demand + sizing.replicas_spot,
-                "replicas_placed": self.placement.model_replicas(sizing.model),
+                "replicas_placed": placed,
                 "replicas_after_spot_loss": left,
                 "output_tokens_per_second_after_spot_loss": round(left * sizing.output_tokens_per_second, 1),
+                "floor_restored_seconds": self._floor_restored(sizing, left),
+                "configured_restored_seconds": 0 if left >= placed else round(self.cold_start[sizing.model].seconds),
             }
         return result
+
+    def _floor_restored(self, sizing: ModelSizing, left: int) -> int | None:
+        """0 when the floor survives; a fresh on-demand node's cold start when the pool may add one; else None."""
+        if left >= sizing.replicas_on_demand:
+            return 0
+        pool = self.config.pool(sizing.pool)
+        return round(self.cold_start[sizing.model].seconds) if pool.on_demand.max_nodes > pool.on_demand.baseline else None
 
 
 def derive(stack: str, config: StackConfig) -> Deployment:
@@ -72,6 +103,7 @@ def derive(stack: str, config: StackConfig) -> Deployment:
     if problems:
         raise ConfigError(stack, problems)
     sizing = tuple(size_model(config, model) for model in config.models)
+    cold_start = {model.name: estimate(config, model, s.fit.weights_gib) for model, s in zip(config.models, sizing)}
     workloads = workloads_of(config, sizing)
     placement = place_stack(config, workloads)
     if placement.problems:
@@ -88,6 +120,7 @@ def derive(stack: str, config: StackConfig) -> Deployment:
         placement=placement,
         pools=pools,
         cost=MappingProxyType(stack_cost(config, sizing, pools, placed)),
+        cold_start=MappingProxyType(cold_start),
         warnings=tuple(kv_warnings(sizing) + list(placement.warnings)),
         quotas=quota_needs(config),
     )

@@ -7,7 +7,8 @@ the provider built from the cluster's outputs, signing with the same credentials
 
 Pre-flight (infra/aws/preflight.py) runs before any cloud resource is registered: under `pulumi
 up` it refuses placeholders, the caller listed as an admin and EC2 quotas too small for the
-pools; under the offline plan (Mode.PLAN) those are warnings.
+pools; under the offline plan (Mode.PLAN) those are warnings. With the caches on, the image pull-through
+cache and the weight cache (an S3 bucket) come before the GPU pools that read them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import pulumi_aws as aws
 from infra import PROJECT
 from infra.aws.cluster import Cluster, ClusterArgs
 from infra.aws.gpu_pools import GpuNodePool, GpuNodePoolArgs, ami_family
+from infra.aws.image_cache import ImageMirror, PullThroughCache, PullThroughCacheArgs
 from infra.aws.network import Network, NetworkArgs
+from infra.aws.nodes import RAID0_MOUNT
 from infra.aws.preflight import check
+from infra.aws.weight_cache import WeightCacheArgs, WeightCacheBucket
 from infra.cluster_services.device_plugin import device_plugin
 from infra.cluster_services.keda import keda
 from infra.cluster_services.kube import kubeconfig, provider
@@ -69,7 +73,12 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
     on_aws = pulumi.ResourceOptions(providers=[aws_provider])
     preflight = check(deployment, aws_provider, mode)
 
-    network = Network(name, NetworkArgs(cluster_name=name, vpc=config.cluster.network.vpc, zones=preflight.zones), opts=on_aws)
+    caches = config.weight_cache.enabled or config.image_cache.enabled
+    network = Network(
+        name,
+        NetworkArgs(cluster_name=name, vpc=config.cluster.network.vpc, zones=preflight.zones, s3_gateway_endpoint_region=config.region if caches else None),
+        opts=on_aws,
+    )
     cluster = Cluster(
         name,
         ClusterArgs(
@@ -81,6 +90,28 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
         ),
         opts=on_aws,
     )
+    images = ImageMirror()
+    if config.image_cache.enabled:
+        images = PullThroughCache(
+            f"{name}-images",
+            PullThroughCacheArgs(
+                cluster_name=name,
+                region=config.region,
+                partition=cluster.partition,
+                account_id=cluster.account_id,
+                node_role=cluster.node_role,
+                cache=config.image_cache,
+                credentials={"docker-hub": secrets.docker_hub_access_token, "ghcr": secrets.github_token},
+            ),
+            opts=on_aws,
+        ).mirror
+    weights_bucket = None
+    if config.weight_cache.enabled:
+        weights_bucket = WeightCacheBucket(
+            f"{name}-weights",
+            WeightCacheArgs(stack=stack, region=config.region, partition=cluster.partition, account_id=cluster.account_id, cache=config.weight_cache),
+            opts=on_aws,
+        ).bucket_name
     pools = [
         GpuNodePool(
             f"{name}-{pool.name}",
@@ -113,6 +144,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
             partition=cluster.partition,
             account_id=cluster.account_id,
             oidc_provider=cluster.oidc_provider,
+            images=images,
         ),
         opts=on_cluster,
     )
@@ -120,7 +152,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
     monitoring = None
     if config.monitoring.enabled:
         monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(deployment), opts=on_cluster)
-    pod_autoscaler = keda(f"{name}-keda", opts=on_cluster) if any(m.autoscaling.enabled for m in config.models) else None
+    pod_autoscaler = keda(f"{name}-keda", opts=on_cluster, images=images) if any(m.autoscaling.enabled for m in config.models) else None
     if config.models or config.embeddings.enabled or config.fallback.enabled:
         # Monitoring and KEDA for their CRDs (ServiceMonitor, ScaledObject); the GPU node groups and the
         # device plugin so GPU pods are schedulable when Pulumi starts waiting for them.
@@ -139,6 +171,14 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
                 fallback=config.fallback,
                 placement=deployment.placement,
                 prerequisites=prerequisites,
+                cold_start=dict(deployment.cold_start),
+                startup_minutes={m.name: deployment.startup_minutes(m.name) for m in config.models},
+                weights_gib={s.model: s.fit.weights_gib for s in deployment.sizing},
+                region=config.region,
+                images=images,
+                weight_cache=config.weight_cache,
+                weights_bucket=weights_bucket,
+                compile_cache={m.name: f"{RAID0_MOUNT}/vllm-cache/{m.name}" for m in config.models if config.pool(m.pool).disks.keeps_compile_cache},
             ),
             opts=on_cluster,
         )

@@ -22,8 +22,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra.offline import plan  # noqa: E402
-from infra.offline import helm
+from infra.offline import (
+    helm,
+    plan,  # noqa: E402
+)
 
 
 def generated_stack(models: int) -> dict:

@@ -186,7 +186,7 @@ def test_pulumi_waits_for_the_floor_for_its_startup_budget_and_not_for_burst_rep
     rendered = deployments(example_plan)
     for model in stack_config(example_plan.stack)["llm-serving:models"]:
         on_demand = rendered[f"{model['name']}-on-demand"]["metadata"]["annotations"]
-        budget = model["replicas"]["baseline"] * model.get("startupMinutes", 20) * 60 + 15 * 60
+        budget = model["replicas"]["baseline"] * example_plan.deployment.startup_minutes(model["name"]) * 60 + 15 * 60
         assert on_demand["pulumi.com/timeoutSeconds"] == str(budget) and budget > 600  # Pulumi's default is 10 minutes
         assert "pulumi.com/skipAwait" not in on_demand
         assert rendered[f"{model['name']}-spot"]["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"

@@ -49,7 +49,8 @@ def test_diff_of_prod_against_a_copy_with_another_gpu_type(tmp_path, plan_of, wr
     result = cli("plan", "--stack", stack, "--stacks-dir", str(folder), "--diff", str(base / "plan.json"))
     assert result.returncode == 0, result.stderr
     comment = result.stdout
-    assert "### `prod`: 0 to add, 3 to change, 0 to remove" in comment  # both node groups, and the pool prices in the cost rules
+    # both node groups, the pool prices in the cost rules, and the vLLM chart (more S3 clients for p5's wider network)
+    assert "### `prod`: 0 to add, 4 to change, 0 to remove" in comment
     assert "| `llm-serving-prod-monitoring-rules` (Chart) | `values.pools` |" in comment
     assert '| `llm-serving-prod-l40s-on-demand` (NodeGroup) | `instanceTypes` | `["g6e.12xlarge"]` | `["p5.48xlarge"]` |' in comment
     assert '| `llm-serving-prod-l40s-spot` (NodeGroup) | `labels.llm-serving/gpu` | `"L40S"` | `"H100"` |' in comment
@@ -64,6 +65,7 @@ def test_diff_of_prod_against_a_copy_with_another_gpu_type(tmp_path, plan_of, wr
     hourly = f"| $/hour | {base_plan['cost']['hourly_usd']} | {head_plan['cost']['hourly_usd']} | +"
     assert hourly in comment
     assert "| llama-70b | gpu | \"L40S\" | \"H100\" |" in comment
+    assert "| llama-70b | cold_start_seconds |" in comment  # p5's wider network streams the weights faster
 
 
 def test_diff_shows_changed_vllm_arguments(plan_of, write_stack):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.nodes import NodeGroupSpec, launch_template, node_group
+from infra.aws.nodes import NodeGroupSpec, VolumeSpeed, al2023_user_data, launch_template, node_config, node_group
 from infra.config.pools import GpuPool
 from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
 
@@ -97,11 +97,14 @@ class GpuNodePool(pulumi.ComponentResource):
         super().__init__("llm-serving:gpu:GpuNodePool", name, None, opts)
         pool = args.pool
         # Hop limit 1: serving pods reach AWS through IRSA and never need instance metadata.
+        config = node_config(raid0=pool.disks.instance_store == "raid0", fast_image_pull=pool.disks.fast_image_pull)
         template = launch_template(
             f"{name}-nodes",
             ami_type=pool.ami_type,
             volume_gib=pool.root_volume_gib,
             hop_limit=1,
+            speed=VolumeSpeed(pool.disks.throughput_mibps, pool.disks.iops),
+            user_data=al2023_user_data(config) if config else None,  # config checks refuse both on Bottlerocket
             tags={**args.instance_tags, "Name": f"{args.cluster_name}-{pool.name}", POOL_LABEL: pool.name},
             opts=pulumi.ResourceOptions(parent=self),
         )

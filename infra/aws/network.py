@@ -36,6 +36,9 @@ class NetworkArgs:
     cluster_name: str
     vpc: NewVpc | ExistingVpc
     zones: Sequence[Zone] = ()  # a new VPC's zones (pre-flight's choice)
+    # A gateway endpoint for S3 on the private route tables: weights streamed from the weight cache and
+    # ECR image layers (served from S3) bypass the NAT gateways (free; no NAT bandwidth or data charge).
+    s3_gateway_endpoint_region: str | None = None
 
 
 class Network(pulumi.ComponentResource):
@@ -54,6 +57,7 @@ class Network(pulumi.ComponentResource):
             self.public_subnet_ids = [pulumi.Output.from_input(s) for s in args.vpc.public_subnet_ids]
             self.private_subnet_ids_by_zone = {}
         else:
+            self._s3_endpoint_region = args.s3_gateway_endpoint_region
             self._create_vpc(name, args.cluster_name, args.vpc, args.zones)
         self.register_outputs(
             {"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids, "public_subnet_ids": self.public_subnet_ids}
@@ -100,7 +104,7 @@ class Network(pulumi.ComponentResource):
                     )
                 )
 
-        private_subnets = []
+        private_subnets, private_routes = [], []
         for i, (zone, cidr) in enumerate(zip(zones, private_cidrs)):
             nat = nat_gateways[i] if vpc.nat_gateways == "perZone" else nat_gateways[0]
             routes = aws.ec2.RouteTable(
@@ -111,6 +115,17 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
             private_subnets.append(subnet("private", i, zone, cidr, "kubernetes.io/role/internal-elb", routes))
+            private_routes.append(routes)
+        if region := self._s3_endpoint_region:
+            aws.ec2.VpcEndpoint(
+                f"{name}-s3",
+                vpc_id=main.id,
+                service_name=f"com.amazonaws.{region}.s3",
+                vpc_endpoint_type="Gateway",
+                route_table_ids=[r.id for r in private_routes],
+                tags={"Name": f"{name}-s3"},
+                opts=child,
+            )
 
         self.vpc_id = main.id
         self.private_subnet_ids = [s.id for s in private_subnets]

@@ -1,6 +1,6 @@
 """Catalogs as data: GPU instance types, node shapes (vCPUs, memory, max pods, and the pods the cluster
 runs on every node), model architectures, hosted API prices, platform prices, pinned third-party Helm charts
-and EKS Kubernetes versions, each with its source in the YAML files beside this module.
+EKS Kubernetes versions and the cold-start figures, each with its source in the YAML files beside this module.
 
 This module only loads and types them. Stack config may override numbers (see
 `infra.config.economics.CatalogOverrides`); `with_overrides` applies them.
@@ -34,6 +34,9 @@ class GpuInstance:
     bf16_tflops: float  # per GPU, dense
     on_demand_usd_hour: float | None
     spot_discount: float  # fraction off the on-demand price
+    network_gbps: float = 0.0  # baseline network bandwidth, Gbit/s
+    ebs_mbps: int = 0  # EBS bandwidth, Mbit/s
+    instance_store_gb: int = 0  # NVMe instance store, all disks, GB (0: none)
 
     @property
     def quota_family(self) -> str:
@@ -146,6 +149,9 @@ def gpu_instances() -> dict[str, GpuInstance]:
             bf16_tflops=gpus[spec["gpu"]]["bf16_tflops"],
             on_demand_usd_hour=spec["on_demand_usd_hour"],
             spot_discount=data["spot_discount"],
+            network_gbps=spec["network_gbps"],
+            ebs_mbps=spec["ebs_mbps"],
+            instance_store_gb=spec["instance_store_gb"],
         )
         for name, spec in data["instances"].items()
     }
@@ -202,6 +208,20 @@ def helm_charts() -> dict[str, HelmChartRef]:
         )
         for key, spec in _load("helm_charts.yaml").items()
     }
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One sourced number of the cold-start estimate."""
+
+    value: float
+    source: str
+
+
+@cache
+def cold_start_figures() -> dict[str, Figure]:
+    """The cold-start estimate's figures by name (cold_start.yaml), each with its source."""
+    return {name: Figure(value=float(spec["value"]), source=" ".join(str(spec["source"]).split())) for name, spec in _load("cold_start.yaml").items()}
 
 
 def with_overrides(instance: GpuInstance, on_demand_usd_hour: float | None, spot_discount: float | None) -> GpuInstance:

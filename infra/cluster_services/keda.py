@@ -6,18 +6,29 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.aws.image_cache import ImageMirror
 from infra.cluster_services.kube import third_party_chart
 from infra.names import KEDA_NAMESPACE, SYSTEM_ROLE_LABEL
 
 NAMESPACE = KEDA_NAMESPACE
 
 
-def keda(name: str, opts: pulumi.ResourceOptions) -> k8s.helm.v4.Chart:
+def keda_values(images: ImageMirror = ImageMirror()) -> dict:
+    values: dict = {"nodeSelector": {SYSTEM_ROLE_LABEL: "system"}}
+    # Every KEDA image comes from ghcr.io; the chart's templates take global.image.registry before each
+    # image's own registry (kedacore/charts keda/templates/*/deployment.yaml, checked at chart 2.20.2).
+    registry = images.registry_for("ghcr.io")
+    if registry is not None:
+        values["global"] = {"image": {"registry": registry}}
+    return values
+
+
+def keda(name: str, opts: pulumi.ResourceOptions, images: ImageMirror = ImageMirror()) -> k8s.helm.v4.Chart:
     namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE}, opts=opts)
     return third_party_chart(
         name,
         "keda",
         namespace=NAMESPACE,
-        values={"nodeSelector": {SYSTEM_ROLE_LABEL: "system"}},
+        values=keda_values(images),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[namespace])),
     )

@@ -15,11 +15,14 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.iam import irsa_role, policy_document
+from infra.aws.image_cache import ImageMirror
 from infra.catalog import kubernetes_versions
 from infra.cluster_services.kube import third_party_chart
 from infra.names import KUBE_SYSTEM_NAMESPACE, SYSTEM_ROLE_LABEL
 
 NAMESPACE = KUBE_SYSTEM_NAMESPACE
+# The chart's default image repository (cluster-autoscaler chart 9.52.1 values.yaml image.repository).
+IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
 SERVICE_ACCOUNT = "cluster-autoscaler"
 # How long the autoscaler waits for a new node to register before it gives up on that group
 # (--max-node-provision-time); Pulumi's await budget for pods that need a new node includes it.
@@ -62,12 +65,12 @@ def autoscaler_policy(cluster_name: str, partition: str, region: str, account_id
     )
 
 
-def autoscaler_values(cluster_name: str, region: str, kubernetes_version: str, role_arn: pulumi.Input[str]) -> dict:
+def autoscaler_values(cluster_name: str, region: str, kubernetes_version: str, role_arn: pulumi.Input[str], images: ImageMirror = ImageMirror()) -> dict:
     return {
         "cloudProvider": "aws",
         "awsRegion": region,
         "autoDiscovery": {"clusterName": cluster_name},
-        "image": {"tag": kubernetes_versions()[kubernetes_version].cluster_autoscaler},  # same minor as the cluster
+        "image": {"repository": images.repository(IMAGE), "tag": kubernetes_versions()[kubernetes_version].cluster_autoscaler},  # same minor as the cluster
         "rbac": {"serviceAccount": {"name": SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
         "nodeSelector": {SYSTEM_ROLE_LABEL: "system"},
         "extraArgs": {
@@ -91,6 +94,7 @@ class NodeAutoscalerArgs:
     partition: pulumi.Input[str]
     account_id: pulumi.Input[str]
     oidc_provider: aws.iam.OpenIdConnectProvider
+    images: ImageMirror = ImageMirror()
 
 
 class NodeAutoscaler(pulumi.ComponentResource):
@@ -113,7 +117,7 @@ class NodeAutoscaler(pulumi.ComponentResource):
             name,
             "cluster-autoscaler",
             namespace=NAMESPACE,
-            values=autoscaler_values(args.cluster_name, args.region, args.kubernetes_version, role.arn),
+            values=autoscaler_values(args.cluster_name, args.region, args.kubernetes_version, role.arn, args.images),
             # The pod must not start before its role may scale groups (and the policy must outlive it on delete).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )

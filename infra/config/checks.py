@@ -8,7 +8,7 @@ from datetime import date
 import pulumi
 
 from infra import PROJECT
-from infra.catalog import kubernetes_versions, model_architectures
+from infra.catalog import cold_start_figures, kubernetes_versions, model_architectures
 from infra.config.cluster import NewVpc
 from infra.config.problems import Problem
 from infra.config.stack import StackConfig
@@ -79,9 +79,37 @@ def cross_checks(config: StackConfig) -> list[Problem]:
                     pool.instance_types[0],
                 )
             )
+    problems += delivery_checks(config)
     return problems
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def delivery_checks(config: StackConfig) -> list[Problem]:
+    """Node disks, the image cache and cold-start overrides."""
+    problems = []
+    for i, pool in enumerate(config.gpu_pools):
+        disks = pool.disks
+        if pool.ami_type.startswith("BOTTLEROCKET") and (disks.instance_store != "none" or disks.fast_image_pull):
+            problems.append(
+                Problem(("gpuPools", i, "disks"), "instanceStore raid0 and fastImagePull are set through AL2023's nodeadm; the kit does not configure them on Bottlerocket", pool.ami_type)
+            )
+        if disks.instance_store == "raid0":
+            without = [t for t in pool.instance_types if not config.instance(t).instance_store_gb]
+            if without:
+                problems.append(Problem(("gpuPools", i, "disks", "instanceStore"), f"{', '.join(without)} have no NVMe instance store (catalog instance_store_gb)", "raid0"))
+    if config.image_cache.enabled and config.image_cache.docker_hub_username is None:
+        problems.append(
+            Problem(("imageCache", "dockerHubUsername"), "the vLLM image comes from Docker Hub, whose pull-through cache rule needs credentials: give the Docker Hub user (its token is the secret dockerHubAccessToken)", None)
+        )
+    known = {_camel(name) for name in cold_start_figures()}
+    for name in config.catalog.cold_start:
+        if name not in known:
+            problems.append(Problem(("catalog", "coldStart", name), f"not a cold-start figure; known: {', '.join(sorted(known))}", name))
+    return problems
 
 
 def advisories(config: StackConfig) -> list[str]:
@@ -102,6 +130,12 @@ def advisories(config: StackConfig) -> list[str]:
             notes.append(f"{where}.revision is {model.revision!r}: pin a commit hash so every replica loads the same weights")
         if model.quantization == "awq":
             notes.append(f"{where}.quantization is 'awq', which selects vLLM's slow AWQ kernel; 'awq_marlin' (or null) uses the fast one")
+        if config.weight_cache.enabled and not re.fullmatch(r"[0-9a-f]{40}", model.revision):
+            notes.append(f"{where}.revision is {model.revision!r}: the weight cache mirrors it once; later commits to that branch are not mirrored until you pin a new revision")
+    cache = config.image_cache
+    for user, key in ((cache.docker_hub_username, "dockerHubAccessToken"), (cache.github_username, "githubToken")):
+        if cache.enabled and user and pulumi.Config(PROJECT).get(key) is None:
+            notes.append(f"{PROJECT}:imageCache names {user} but {PROJECT}:{key} is not set: its pull-through cache rule has an empty secret and pulls through it fail until you run pulumi config set --secret {PROJECT}:{key} ...")
     fallback = config.fallback
     key = f"{fallback.provider}ApiKey"
     if fallback.enabled and pulumi.Config(PROJECT).get(key) is None:

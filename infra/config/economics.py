@@ -27,6 +27,9 @@ class CatalogOverrides(ConfigModel):
 
     instances: dict[GpuInstanceType, InstancePrice] = Field({}, description="Per GPU instance type.", examples=[{"g6e.12xlarge": {"onDemandUsdHour": 9.8, "spotDiscount": 0.6}}])
     api_prices: dict[str, HostedApiPrice] = Field({}, description="Hosted APIs to compare with, added to or replacing the catalog's.", examples=[{"my-provider-70b": {"input": 0.6, "output": 0.6}}])
+    cold_start: dict[str, float] = Field(
+        {}, description="Cold-start figures (infra/catalog/cold_start.yaml, camelCase names) measured on your own cluster.", examples=[{"nodeReadySeconds": 120}]
+    )
 
 
 class RequestShape(ConfigModel):

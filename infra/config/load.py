@@ -24,6 +24,8 @@ SECRET_KEYS = {
     "apiKey": "API key clients must send (the router's master key, and VLLM_API_KEY in the vLLM pods)",
     "anthropicApiKey": "Anthropic API key for a fallback.hostedModel of anthropic/...",
     "openaiApiKey": "OpenAI API key for a fallback.hostedModel of openai/...",
+    "dockerHubAccessToken": "Docker Hub access token of imageCache.dockerHubUsername (stored in Secrets Manager for the ECR pull-through cache)",
+    "githubToken": "GitHub token (read:packages) of imageCache.githubUsername (stored in Secrets Manager for the ECR pull-through cache)",
 }
 
 
@@ -35,6 +37,8 @@ class Secrets:
     api_key: pulumi.Output[str] | None = None
     anthropic_api_key: pulumi.Output[str] | None = None
     openai_api_key: pulumi.Output[str] | None = None
+    docker_hub_access_token: pulumi.Output[str] | None = None
+    github_token: pulumi.Output[str] | None = None
 
 
 def _secret_problems() -> list[Problem]:
@@ -53,6 +57,8 @@ def load_secrets() -> Secrets:
         api_key=config.get_secret("apiKey"),
         anthropic_api_key=config.get_secret("anthropicApiKey"),
         openai_api_key=config.get_secret("openaiApiKey"),
+        docker_hub_access_token=config.get_secret("dockerHubAccessToken"),
+        github_token=config.get_secret("githubToken"),
     )
 
 

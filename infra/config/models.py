@@ -108,7 +108,9 @@ class ModelDeployment(ConfigModel):
         [], description="More vLLM flags, verbatim (not the ones the keys above set).", examples=[["--enable-chunked-prefill"]]
     )
     autoscaling: Autoscaling = Field(Autoscaling(), description="Spot replica autoscaling.", examples=[{"enabled": True, "maxSpotReplicas": 6}])
-    startup_minutes: int = Field(20, ge=1, le=120, description="How long a replica may take to download and load weights before it is restarted.", examples=[30])
+    startup_minutes: int | None = Field(
+        None, ge=1, le=120, description="How long a replica may take to load weights and start before it is restarted; default: derived from its cold-start estimate (plan: sizing[].startup_minutes).", examples=[30]
+    )
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="vLLM --kv-cache-dtype: fp8 halves KV memory per token.", examples=["fp8"])
     architecture: str | None = Field(None, description="Catalog architecture to size with, when the checkpoint is not in the catalog (infra/catalog/models.yaml).", examples=["llama-3.1-70b"])
     shape: ModelShape | None = Field(None, description="Architecture of a model outside the catalog.", examples=[{"params": 8030261248, "layers": 32, "hiddenSize": 4096, "attentionHeads": 32, "kvHeads": 8, "headDim": 128, "intermediateSize": 14336, "vocabSize": 128256, "maxContext": 131072}])

@@ -40,6 +40,37 @@ class SpotNodes(ConfigModel):
         return at_least(value, info, "min", this="max", other="min")
 
 
+class NodeDisks(ConfigModel):
+    """Where a GPU node keeps images, emptyDirs and caches, and how fast that is."""
+
+    throughput_mibps: int = Field(
+        125, ge=125, le=1000, description="gp3 throughput of the root (Bottlerocket: data) volume in MiB/s (gp3 baseline 125, up to 1000).", examples=[1000]
+    )
+    iops: int = Field(3000, ge=3000, le=16000, description="gp3 IOPS of that volume (baseline 3000, up to 16000).", examples=[16000])
+    instance_store: Literal["none", "raid0"] = Field(
+        "none",
+        description="raid0: the instance's NVMe disks as one RAID0 array holding containerd, kubelet (emptyDirs) and pod logs (AL2023 nodeadm localStorage).",
+        examples=["raid0"],
+    )
+    fast_image_pull: bool = Field(
+        False, description="Pull and unpack image layers in parallel (AL2023 nodeadm FastImagePull: the SOCI snapshotter's parallel mode).", examples=[True]
+    )
+
+    @property
+    def keeps_compile_cache(self) -> bool:
+        """vLLM's compile caches persist on the node (a hostPath on the NVMe RAID0 array)."""
+        return self.instance_store == "raid0"
+
+    @field_validator("iops")
+    @classmethod
+    def _enough_iops_for_the_throughput(cls, value: int, info) -> int:
+        # gp3 allows at most 0.25 MiB/s of throughput per provisioned IOPS (EBS User Guide, gp3 volumes).
+        throughput = info.data.get("throughput_mibps")
+        if throughput is not None and value * 0.25 < throughput:
+            raise config_error("gp3_ratio", "gp3 allows at most 0.25 MiB/s per IOPS: throughputMibps {throughput} needs iops of at least {need}", throughput=throughput, need=throughput * 4)
+        return value
+
+
 class GpuPool(ConfigModel):
     """A pool of GPU nodes of one GPU model: an on-demand baseline group and a diversified spot group."""
 
@@ -52,6 +83,7 @@ class GpuPool(ConfigModel):
     on_demand: OnDemandNodes = Field(description="On-demand baseline.", examples=[{"baseline": 1, "max": 2}])
     spot: SpotNodes = Field(description="Spot range.", examples=[{"min": 0, "max": 4}])
     root_volume_gib: int = Field(200, ge=50, le=16384, description="Root (Bottlerocket: data) volume in GiB; holds images and model weights.", examples=[300])
+    disks: NodeDisks = Field(NodeDisks(), description="Disk throughput, NVMe instance store and image pull mode of the pool's nodes.", examples=[{"throughputMibps": 1000, "iops": 16000, "instanceStore": "raid0", "fastImagePull": True}])
     ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = Field(
         "AL2023_x86_64_NVIDIA", description="EKS AMI type with NVIDIA drivers.", examples=["AL2023_x86_64_NVIDIA"]
     )

@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 from infra.catalog import ApiPrice, GpuInstance, api_prices, gpu_instances, with_overrides
 from infra.config.base import ConfigModel, Region, config_error
 from infra.config.cluster import AwsCredentials, ClusterConfig, SystemNodes
+from infra.config.delivery import ImageCache, WeightCache
 from infra.config.economics import CatalogOverrides, Economics, InstancePrice
 from infra.config.models import ModelDeployment
 from infra.config.monitoring import Monitoring
@@ -27,6 +28,8 @@ class StackConfig(ConfigModel):
     monitoring: Monitoring = Field(Monitoring(), description="Prometheus, DCGM, alerts and dashboards.", examples=[{"retentionDays": 30, "storageGib": 100}])
     economics: Economics = Field(Economics(), description="Traffic expectation and the API to compare with.", examples=[{"compareWith": "llama-3.1-70b-managed", "monthlyTokens": 5_000_000_000}])
     catalog: CatalogOverrides = Field(CatalogOverrides(), description="Overrides of catalog numbers.", examples=[{"instances": {"g6e.12xlarge": {"onDemandUsdHour": 9.8}}}])
+    weight_cache: WeightCache = Field(WeightCache(), description="Model weights mirrored to S3 once and streamed to the GPUs from there.", examples=[{"enabled": True}])
+    image_cache: ImageCache = Field(ImageCache(), description="ECR pull-through cache for the kit's images.", examples=[{"enabled": True, "dockerHubUsername": "acme-ci"}])
     tags: dict[str, str] = Field({}, description="Extra AWS tags on every resource.", examples=[{"cost-center": "ml-platform"}])
     aws: AwsCredentials = Field(AwsCredentials(), description="AWS credentials for `pulumi up` (default: the ambient credential chain).", examples=[{"profile": "ml-platform"}])
 

@@ -172,14 +172,28 @@ def render_text(plan: Plan, *, markdown: bool = False) -> str:
         *zip(("Placement: Deployments", "Placement: node groups"), map(plain, render_placement(plan))),
         ("Cost", report.cost_report(plan.cost).rstrip()),
     ]
+    if plan.sizing:
+        sections.append(("Cold start (pending pod to Ready on a fresh node)", report.cold_start_table(plan.deployment).rstrip()))
     resilience = plan.resilience()
     if resilience:
-        rows = [("model", "floor (on-demand)", "configured", "placed", "left after every spot node is reclaimed", "output tok/s left")]
+        rows = [("model", "floor (on-demand)", "configured", "placed", "left after every spot node is reclaimed", "output tok/s left", "floor whole again", "placed whole again")]
         rows += [
-            (m, str(r["floor"]), str(r["replicas_planned"]), str(r["replicas_placed"]), str(r["replicas_after_spot_loss"]), f"{r['output_tokens_per_second_after_spot_loss']:,.0f}")
+            (
+                m,
+                str(r["floor"]),
+                str(r["replicas_planned"]),
+                str(r["replicas_placed"]),
+                str(r["replicas_after_spot_loss"]),
+                f"{r['output_tokens_per_second_after_spot_loss']:,.0f}",
+                report.restored(r["floor_restored_seconds"], "raise the pool's onDemand.max"),
+                report.restored(r["configured_restored_seconds"], "") + (" (new spot nodes, when spot has capacity)" if r["configured_restored_seconds"] else ""),
+            )
             for m, r in resilience.items()
         ]
         sections.append(("Spot reclaim", plain(table(rows))))
+    scaling = report.autoscaling_lines(plan.deployment)
+    if scaling:
+        sections.append(("Autoscaling", scaling))
     if plan.warnings:
         sections.append(("Warnings", "\n".join(f"{'-' if markdown else '  !'} {w}" for w in plan.warnings)))
     sections.append(("Resources by component", plain(render_tree(plan))))

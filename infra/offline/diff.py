@@ -131,7 +131,10 @@ def placed_capacity(plan: dict) -> dict[str, Any]:
 
 
 def _sizing(plan: dict) -> dict[str, dict]:
-    keys = ("gpu", "tensor_parallel", "quantization", "weights_gib", "kv_cache_gib", "fits", "max_concurrent_sequences", "estimated_output_tokens_per_second")
+    keys = (
+        "gpu", "tensor_parallel", "quantization", "weights_gib", "kv_cache_gib", "fits", "max_concurrent_sequences",
+        "estimated_output_tokens_per_second", "cold_start_seconds", "startup_minutes",
+    )
     return {s["model"]: {k: s.get(k) for k in keys} for s in plan.get("sizing", [])}
 
 

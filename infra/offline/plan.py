@@ -100,7 +100,7 @@ class Plan:
         return {
             "stack": self.stack,
             "warnings": self.warnings,
-            "sizing": [s.to_json() for s in self.sizing],
+            "sizing": self.deployment.sizing_json(),
             "cost": self.cost,
             "resilience": self.resilience(),
             "placement": self.deployment.placement.to_json(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import jinja2
 
 from infra.capacity.sizing import ModelSizing
+from infra.deployment import Deployment
 from infra.offline.diff import PlanDiff, show
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
@@ -149,6 +150,50 @@ def _delta(old, new) -> str:
     change = new - old
     share = f" ({change / old:+.0%})" if old else ""
     return f"{change:+,.2f}{share}" if isinstance(change, float) else f"{change:+,}{share}"
+
+
+COLD_START = _ENV.from_string(
+    """\
+| model | instance | node | image | weights | engine | total | startup probe budget |
+|---|---|---|---|---|---|---|---|
+{% for model, c in cold_start.items() %}
+| {{ model }} | {{ c.instance_type }} | {% for part in c.parts %}{{ "%.0f"|format(part.seconds) }} s | {% endfor %}**{{ "%.0f"|format(c.seconds) }} s** | {{ startup[model] }} min |
+{% endfor %}
+
+{% for model, c in cold_start.items() %}
+{% for part in c.parts %}
+- {{ model }} {{ part.name }}: {{ part.basis }} (from: {{ part.sources|join(", ") }})
+{% endfor %}
+{% endfor %}
+"""
+)
+
+
+def cold_start_table(deployment: Deployment) -> str:
+    """Each model's cold start by part, and how each part was computed (figures in infra/catalog/cold_start.yaml)."""
+    startup = {model: deployment.startup_minutes(model) for model in deployment.cold_start}
+    return COLD_START.render(cold_start=dict(deployment.cold_start), startup=startup)
+
+
+def restored(seconds: int | None, otherwise: str) -> str:
+    if seconds is None:
+        return f"not by itself ({otherwise})" if otherwise else "not by itself"
+    return "now" if seconds == 0 else f"~{seconds / 60:.1f} min"
+
+
+def autoscaling_lines(deployment: Deployment) -> str:
+    """How long a scale-up of each autoscaled model takes: onto a fresh node, and onto a node already up."""
+    lines = []
+    for model in deployment.config.models:
+        if not model.autoscaling.enabled:
+            continue
+        cold = deployment.cold_start[model.name]
+        lines.append(
+            f"- {model.name}: spot replicas {model.replicas.spot}..{model.autoscaling.max_spot_replicas} on vllm:num_requests_waiting "
+            f"(target {model.autoscaling.waiting_requests_per_replica} per replica); a new replica serves ~{cold.seconds / 60:.1f} min after "
+            f"scale-up on a fresh node, ~{cold.in_container_seconds / 60:.1f} min on a node already up with the image"
+        )
+    return "\n".join(lines)
 
 
 def diff_report(diff: PlanDiff) -> str:

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
+from infra.aws.image_cache import ImageMirror
 from infra.capacity.pods import TEI_ON_CPU, TEI_ON_GPU
 from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.serving import Embeddings
@@ -33,10 +34,13 @@ TEI_IMAGE_TAGS = {
 }
 
 
-def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict, rollout: dict) -> dict:
+TEI_IMAGE = "ghcr.io/huggingface/text-embeddings-inference"
+
+
+def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict, rollout: dict, images: ImageMirror = ImageMirror()) -> dict:
     on_gpu = gpu is not None
     return {
-        "image": {"repository": "ghcr.io/huggingface/text-embeddings-inference", "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
+        "image": {"repository": images.repository(TEI_IMAGE), "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
         "model": {"id": embeddings.model, "revision": embeddings.revision},
         "engine": {
             "maxBatchTokens": embeddings.max_batch_tokens,
@@ -62,13 +66,21 @@ def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network
 
 
 def embeddings_release(
-    name: str, embeddings: Embeddings, gpu: str | None, namespace: str, monitored: bool, network_policy: dict, rollout: dict, opts: pulumi.ResourceOptions
+    name: str,
+    embeddings: Embeddings,
+    gpu: str | None,
+    namespace: str,
+    monitored: bool,
+    network_policy: dict,
+    rollout: dict,
+    opts: pulumi.ResourceOptions,
+    images: ImageMirror = ImageMirror(),
 ) -> k8s.helm.v4.Chart:
     return k8s.helm.v4.Chart(
         name,
         name=RELEASE,
         chart=os.path.relpath(TEI_CHART),
         namespace=namespace,
-        values=tei_values(embeddings, gpu, monitored, network_policy, rollout),
+        values=tei_values(embeddings, gpu, monitored, network_policy, rollout, images),
         opts=opts,
     )

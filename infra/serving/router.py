@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from infra.aws.image_cache import ImageMirror
 from infra.capacity.pods import ROUTER
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback
@@ -67,10 +68,15 @@ def litellm_config(models: Sequence[ModelDeployment], embeddings: Embeddings, fa
     return config
 
 
-def router_values(config: dict, fallback: Fallback, secret_name: str, secret_env: dict[str, str], monitored: bool, rollout: dict) -> dict:
+LITELLM_IMAGE = "ghcr.io/berriai/litellm"
+
+
+def router_values(
+    config: dict, fallback: Fallback, secret_name: str, secret_env: dict[str, str], monitored: bool, rollout: dict, images: ImageMirror = ImageMirror()
+) -> dict:
     return {
         # LiteLLM 1.77.3 is a release on PyPI (`pip index versions litellm`, read 2026-11-24; the newest is 1.109.1).
-        "image": {"repository": "ghcr.io/berriai/litellm", "tag": "main-v1.77.3-stable", "pullPolicy": "IfNotPresent"},
+        "image": {"repository": images.repository(LITELLM_IMAGE), "tag": "main-v1.77.3-stable", "pullPolicy": "IfNotPresent"},
         "replicas": fallback.replicas,
         "rollout": rollout,  # from placement: maxSurge 0 where the system nodes have no room
         "config": config,

@@ -2,8 +2,9 @@
 
 This module is the only place where stack config becomes chart values (`vllm_values`). Credentials
 never pass through chart values: the program puts them in one Kubernetes Secret (from Pulumi
-secrets) and the chart only names that Secret's keys. Models with S3 LoRA adapters get an IRSA
-role that can read exactly those buckets and prefixes.
+secrets) and the chart only names that Secret's keys. Models that read S3 (LoRA adapters, or their
+weights from the stack's weight cache, see weights.py) get an IRSA role that can read exactly those
+prefixes. Image repositories come from the pull-through cache when the stack has one.
 
 Why `kubernetes.helm.v4.Chart` and not `helm.v3.Release`: Chart v4 renders the chart inside Pulumi,
 so every Deployment, Service and PDB is its own resource in `pulumi preview`, and a reviewer sees
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -25,10 +26,14 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
-from infra.aws.iam import irsa_role, policy_document
+from infra.aws.iam import irsa_role
+from infra.aws.image_cache import ImageMirror
+from infra.aws.weight_cache import revision_prefix
+from infra.capacity.cold_start import ColdStart
 from infra.capacity.placement import Placement
 from infra.capacity.pods import VLLM_CPU_PER_GPU_M, VLLM_MEMORY_PER_GPU_MIB
 from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
+from infra.config.delivery import WeightCache
 from infra.config.load import Secrets
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback
@@ -36,6 +41,7 @@ from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SER
 from infra.serving.embeddings import embeddings_release
 from infra.serving.router import RELEASE as ROUTER_RELEASE
 from infra.serving.router import drain_seconds, litellm_config, router_values
+from infra.serving.weights import mirror_policy, read_policy, weights_values
 
 NAMESPACE = SERVING_NAMESPACE
 VLLM_CHART = CHARTS_DIR / "vllm"
@@ -48,6 +54,8 @@ PRE_STOP_SECONDS = 15
 # drains its requests and exits before the instance stops (the router retries the rest elsewhere).
 SPOT_PRE_STOP_SECONDS = 10
 SPOT_GRACE_SECONDS = 90
+VLLM_IMAGE, VLLM_TAG = "vllm/vllm-openai", "v0.33.0"
+S3_FETCHER_IMAGE, S3_FETCHER_TAG = "amazon/aws-cli", "2.31.9"
 # Who may reach vLLM and TEI when the router is on: the router's pods, and Prometheus's namespace.
 ALLOWED_PEERS = [
     {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}},
@@ -65,10 +73,10 @@ def rollout(placement: Placement, deployment: str) -> dict[str, int]:
     return {"maxSurge": int(surge), "maxUnavailable": int(not surge)}
 
 
-def await_seconds(model: ModelDeployment) -> int:
+def await_seconds(model: ModelDeployment, startup_minutes: int) -> int:
     """Pulumi's wait for the on-demand Deployment: each replica's startup budget in turn (a rollout
     replaces them one by one), plus the autoscaler's wait for a new node."""
-    return model.replicas.baseline * model.startup_minutes * 60 + NODE_PROVISION_SECONDS
+    return model.replicas.baseline * startup_minutes * 60 + NODE_PROVISION_SECONDS
 
 
 def vllm_values(
@@ -77,14 +85,18 @@ def vllm_values(
     secrets: Secrets,
     adapter_role_arn: pulumi.Input[str] | None,
     placement: Placement,
+    startup_minutes: int,
     monitored: bool = False,
     fallback: Fallback = Fallback(enabled=False),
+    images: ImageMirror = ImageMirror(),
+    weights: dict[str, Any] | None = None,
+    compile_cache: str = "",
 ) -> dict[str, Any]:
     """The chart values of one model, from its stack config and its placement."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
     return {
         # vLLM 0.33.0: the newest release on PyPI (`pip index versions vllm`, read 2026-11-24); the image tag follows it.
-        "image": {"repository": "vllm/vllm-openai", "tag": "v0.33.0", "pullPolicy": "IfNotPresent"},
+        "image": {"repository": images.repository(VLLM_IMAGE), "tag": VLLM_TAG, "pullPolicy": "IfNotPresent"},
         "model": {"id": model.hugging_face_id, "revision": model.revision, "servedModelName": model.name},
         "engine": {
             "tensorParallelSize": model.tensor_parallel_size,
@@ -100,8 +112,10 @@ def vllm_values(
             "adapters": [{"name": a.name, "source": a.source, "revision": a.revision, "rank": a.rank} for a in model.lora_adapters],
             "maxLoras": model.max_loras or max(len(model.lora_adapters), 1),
             "maxLoraRank": model.lora_max_rank,
-            "s3FetcherImage": "amazon/aws-cli:2.31.9",
+            "s3FetcherImage": pulumi.Output.concat(images.repository(S3_FETCHER_IMAGE), ":", S3_FETCHER_TAG),
         },
+        "weights": weights or {"uri": ""},
+        "compileCache": {"hostPath": compile_cache},
         "placement": {
             "poolLabel": POOL_LABEL,
             "pool": model.pool,
@@ -119,8 +133,8 @@ def vllm_values(
         # The requests placement placed (infra/capacity/pods.py), per GPU.
         "resources": {"cpuPerGpu": str(VLLM_CPU_PER_GPU_M // 1000), "memoryPerGpu": f"{VLLM_MEMORY_PER_GPU_MIB // 1024}Gi", "shmPerGpu": "2Gi", "cacheSize": "200Gi"},
         "rollout": {"onDemand": rollout(placement, f"{model.name}-on-demand"), "spot": rollout(placement, f"{model.name}-spot")},
-        "pulumiAwait": {"onDemandTimeoutSeconds": await_seconds(model), "spotSkipAwait": True},
-        "startupMinutes": model.startup_minutes,
+        "pulumiAwait": {"onDemandTimeoutSeconds": await_seconds(model, startup_minutes), "spotSkipAwait": True},
+        "startupMinutes": startup_minutes,
         "terminationGracePeriodSeconds": drain_seconds(fallback, PRE_STOP_SECONDS),
         "preStopSleepSeconds": PRE_STOP_SECONDS,
         "spotDrain": {"terminationGracePeriodSeconds": SPOT_GRACE_SECONDS, "preStopSleepSeconds": SPOT_PRE_STOP_SECONDS},
@@ -134,28 +148,6 @@ def vllm_values(
             "prometheusAddress": "http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
         },
     }
-
-
-def adapter_read_policy(partition: str, buckets: dict[str, list[str]]) -> str:
-    """Read-only access to the given S3 prefixes and nothing else."""
-    statements = []
-    for bucket, prefixes in sorted(buckets.items()):
-        statements.append(
-            {
-                "Effect": "Allow",
-                "Action": ["s3:GetObject"],
-                "Resource": [f"arn:{partition}:s3:::{bucket}/{prefix}/*" for prefix in prefixes],
-            }
-        )
-        statements.append(
-            {
-                "Effect": "Allow",
-                "Action": ["s3:ListBucket"],
-                "Resource": f"arn:{partition}:s3:::{bucket}",
-                "Condition": {"StringLike": {"s3:prefix": [p for prefix in prefixes for p in (prefix, f"{prefix}/*")]}},
-            }
-        )
-    return policy_document(*statements)
 
 
 @dataclass(frozen=True)
@@ -172,7 +164,15 @@ class ServingArgs:
     # What every release waits for: the monitoring stack and KEDA (their CRDs), the GPU node groups and
     # the device plugin. Pulumi does not pass a component's depends_on to its children, so the releases
     # name them themselves.
+    cold_start: dict[str, ColdStart]  # per model, from the deployment model
+    startup_minutes: dict[str, int]  # per model: the startup probe's budget
+    weights_gib: dict[str, float]  # per model, from sizing
     prerequisites: Sequence[pulumi.Resource] = ()
+    region: str = ""
+    images: ImageMirror = ImageMirror()
+    weight_cache: WeightCache = WeightCache()
+    weights_bucket: pulumi.Input[str] | None = None  # the weight cache's bucket; None without one
+    compile_cache: dict[str, str] = field(default_factory=dict)  # per model: host directory for vLLM's compile caches
 
 
 class Serving(pulumi.ComponentResource):
@@ -209,7 +209,7 @@ class Serving(pulumi.ComponentResource):
             )
         self.charts = {}
         for model in args.models:
-            role = self._adapter_role(name, model, args)
+            role = self._reader_role(name, model, args)
             self.charts[model.name] = k8s.helm.v4.Chart(
                 f"{name}-{model.name}",
                 name=model.name,
@@ -218,7 +218,16 @@ class Serving(pulumi.ComponentResource):
                 chart=os.path.relpath(VLLM_CHART),
                 namespace=NAMESPACE,
                 values=vllm_values(
-                    model, secrets=args.secrets, adapter_role_arn=role.arn if role else None, placement=args.placement, monitored=args.monitored, fallback=args.fallback
+                    model,
+                    secrets=args.secrets,
+                    adapter_role_arn=role.arn if role else None,
+                    startup_minutes=args.startup_minutes[model.name],
+                    monitored=args.monitored,
+                    fallback=args.fallback,
+                    images=args.images,
+                    weights=self._weights(name, model, args),
+                    compile_cache=args.compile_cache.get(model.name, ""),
+                    placement=args.placement,
                 ),
                 opts=in_namespace,
             )
@@ -232,6 +241,7 @@ class Serving(pulumi.ComponentResource):
                 network_policy(args.fallback.enabled),
                 rollout(args.placement, EMBEDDINGS_RELEASE),
                 opts=in_namespace,
+                images=args.images,
             )
         if args.fallback.enabled:
             self._router(name, args, credentials, in_namespace)
@@ -250,19 +260,49 @@ class Serving(pulumi.ComponentResource):
             name=ROUTER_RELEASE,
             chart=os.path.relpath(ROUTER_CHART),
             namespace=NAMESPACE,
-            values=router_values(config, args.fallback, CREDENTIALS_SECRET, env, args.monitored, rollout(args.placement, ROUTER_RELEASE)),
+            values=router_values(config, args.fallback, CREDENTIALS_SECRET, env, args.monitored, rollout(args.placement, ROUTER_RELEASE), images=args.images),
             opts=opts,
         )
 
-    def _adapter_role(self, name: str, model: ModelDeployment, args: ServingArgs) -> aws.iam.Role | None:
-        buckets: dict[str, list[str]] = defaultdict(list)
+    def _weights(self, name: str, model: ModelDeployment, args: ServingArgs) -> dict[str, Any]:
+        """The chart's weights values; with the cache, also the mirror Job's IRSA role."""
+        mirror_role = None
+        if args.weights_bucket is not None:
+            mirror_role = irsa_role(
+                f"{name}-{model.name}-weights-mirror",
+                oidc_provider=args.oidc_provider,
+                namespace=NAMESPACE,
+                service_account=f"{model.name}-weights-mirror",  # the chart's mirror Job service account
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.iam.RolePolicy(
+                f"{name}-{model.name}-weights-mirror",
+                role=mirror_role.id,
+                policy=pulumi.Output.all(args.partition, args.weights_bucket).apply(lambda a: mirror_policy(a[0], a[1], model.hugging_face_id)),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return weights_values(
+            model,
+            cache=args.weight_cache,
+            bucket=args.weights_bucket,
+            region=args.region,
+            cold_start=args.cold_start[model.name],
+            weights_gib=args.weights_gib[model.name],
+            keep_revisions=[m.revision for m in args.models if m.hugging_face_id == model.hugging_face_id],
+            mirror_role_arn=mirror_role.arn if mirror_role else None,
+        )
+
+    def _reader_role(self, name: str, model: ModelDeployment, args: ServingArgs) -> aws.iam.Role | None:
+        """Read-only IRSA for the model's pods: its S3 LoRA adapters and its weights' revision prefix."""
+        adapters: dict[str, list[str]] = defaultdict(list)
         for adapter in model.lora_adapters:
             if adapter.s3:
                 bucket, prefix = adapter.s3
-                buckets[bucket].append(prefix)
-        if not buckets:
+                adapters[bucket].append(prefix)
+        if not adapters and args.weights_bucket is None:
             return None
-        # The chart names the service account after the release, i.e. the model.
+        # The chart names the service account after the release, i.e. the model. The resource name
+        # predates the weight cache and is kept so existing roles are not replaced.
         role = irsa_role(
             f"{name}-{model.name}-adapters",
             oidc_provider=args.oidc_provider,
@@ -270,10 +310,19 @@ class Serving(pulumi.ComponentResource):
             service_account=model.name,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        weights_prefix = revision_prefix(model.hugging_face_id, model.revision)
+
+        def policy(values: list) -> str:
+            partition, bucket = values
+            buckets = {b: list(p) for b, p in adapters.items()}
+            if bucket is not None:
+                buckets.setdefault(bucket, []).append(weights_prefix)
+            return read_policy(partition, buckets)
+
         aws.iam.RolePolicy(
             f"{name}-{model.name}-adapters",
             role=role.id,
-            policy=pulumi.Output.from_input(args.partition).apply(lambda partition: adapter_read_policy(partition, buckets)),
+            policy=pulumi.Output.all(args.partition, args.weights_bucket).apply(policy),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return role

@@ -24,8 +24,14 @@ positionally: `vllm serve <model>`; `--model` is deprecated for `vllm serve` (vl
 FlexibleArgumentParser.parse_args: "you should provide the model as a positional argument ... The `--model`
 option will be removed in a future version."). The Deployment's command is ["vllm", "serve"]. */}}
 {{- define "vllm.args" -}}
+{{- if .Values.weights.uri }}
+- {{ .Values.weights.uri }}
+- --load-format=runai_streamer
+- --model-loader-extra-config={{ .Values.weights.loaderExtraConfig }}
+{{- else }}
 - {{ .Values.model.id }}
 - --revision={{ .Values.model.revision }}
+{{- end }}
 - --served-model-name={{ .Values.model.servedModelName }}
 - --tensor-parallel-size={{ .Values.engine.tensorParallelSize }}
 {{- with .Values.engine.quantization }}
@@ -65,4 +71,24 @@ requests:
 limits:
   nvidia.com/gpu: {{ $gpus }}
   memory: {{ printf "%dGi" (add $memory $shm) }}
+{{- end -}}
+
+{{/* What every container of the weights mirror Job shares: hardening, resources, the scratch volume.
+Small CPU and memory requests: the Job shares an on-demand node with the model's own pods, which
+already hold their requests while they wait for the mirror (a 1-GPU g6.xlarge has ~3.9 CPUs). */}}
+{{- define "vllm.mirrorContainer" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: ["ALL"]
+resources:
+  requests:
+    cpu: 500m
+    memory: 1Gi
+    ephemeral-storage: {{ printf "%dGi" (int .Values.weights.mirror.scratchGi) }}
+  limits:
+    memory: 4Gi
+volumeMounts:
+  - name: scratch
+    mountPath: /scratch
 {{- end -}}
