@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from infra.capacity.economics import PoolCost, capacity_warnings, pool_cost, stack_cost
+from infra.capacity.economics import PoolCost, capacity_warnings, pool_cost, spot_price_warnings, stack_cost
 from infra.capacity.resilience import GpuPods, Survivor, after_spot_loss
 from infra.capacity.sizing import ModelSizing, kv_warnings, size_model, stack_problems
 from infra.config.problems import ConfigError
@@ -101,5 +101,5 @@ def derive(stack: str, config: StackConfig) -> Deployment:
         survivors=MappingProxyType(survivors),
         warnings=(),
     )
-    warnings = kv_warnings(sizing) + capacity_warnings(pools) + floor_warnings(deployment.resilience())
+    warnings = kv_warnings(sizing) + capacity_warnings(pools) + spot_price_warnings(config) + floor_warnings(deployment.resilience())
     return replace(deployment, warnings=tuple(warnings))

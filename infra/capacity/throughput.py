@@ -93,6 +93,7 @@ class Throughput:
     ttft_ms: float
     band_low: float
     band_high: float
+    prefill_share: float = 0.0  # share of GPU time spent on prompts (prices input against output tokens)
 
     @property
     def low(self) -> float:
@@ -213,6 +214,7 @@ def estimate(r: Replica, cal: Calibration, w: Workload, target: LatencyTarget | 
             batch, reason = max(allowed, 1), ("latency target" if allowed else "latency target (missed even at one request)")
     if batch < 1:
         return Throughput(0.0, 0.0, 0, reason, math.inf, math.inf, cal.band_low, cal.band_high)
-    output = batch * w.output_tokens / _wave(r, c, batch, w)
+    wave = _wave(r, c, batch, w)
+    output = batch * w.output_tokens / wave
     ttft, itl = latency_ms(r, c, batch, w)
-    return Throughput(output, output * w.prompt_tokens / w.output_tokens, batch, reason, itl, ttft, cal.band_low, cal.band_high)
+    return Throughput(output, output * w.prompt_tokens / w.output_tokens, batch, reason, itl, ttft, cal.band_low, cal.band_high, prefill(r, c, batch, w) / wave)

@@ -26,6 +26,7 @@ from infra.config.problems import ConfigError
 from infra.offline import report
 from infra.offline.diff import PlanDiff, diff_plans
 from infra.offline.mocks import RegisteredResource
+from infra.offline import whatif_cli
 from infra.offline.plan import STACKS_DIR, Plan, StackNotFound, run_plan
 
 EXIT_OK, EXIT_INVALID = 0, 2  # an unexpected exception exits 1
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
     reference = commands.add_parser("config-reference", help="print the Markdown reference of every stack config key")
     reference.add_argument("--write", type=Path, metavar="README", help="replace the reference block in this Markdown file instead")
+    whatif_cli.add_parsers(commands)
     return parser
 
 
@@ -136,6 +138,8 @@ def main(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in ("estimate", "advise"):
+        return whatif_cli.run(args)
     if args.command == "config-reference":
         if args.write:
             config_reference.write_into(args.write)
