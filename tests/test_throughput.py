@@ -82,20 +82,30 @@ def test_fp8_weights_compute_faster_on_hopper_but_not_on_ampere():
     assert tok_s("qwen3-32b", H100, setup(8), prefill_heavy) > 1.5 * tok_s("qwen3-32b", H100, setup(16), prefill_heavy)
     assert replica(ARCH["qwen3-32b"], H100, setup(8), CAL.constants).flops == H100.fp8_tflops * 1e12
     # A100 has no FP8 tensor cores: W8A16 reads half the bytes but computes in BF16 and unpacks weights
-    ampere = replica(ARCH["qwen3-32b"], A100, setup(8), CAL.constants)
-    assert ampere.flops == A100.bf16_tflops * 1e12 and ampere.dequant > 1
+    costly = replace(CAL.constants, weight_only_dequant=0.5)
+    ampere = replica(ARCH["qwen3-32b"], A100, setup(8), costly)
+    assert ampere.flops == A100.bf16_tflops * 1e12 and ampere.dequant == 1.5
+    assert replica(ARCH["qwen3-32b"], H100, setup(8), costly).dequant == 1.0  # native FP8: no unpacking
 
 
-def test_4_bit_weights_win_at_one_request_and_pay_for_dequantization_at_large_batches():
+def test_4_bit_weights_win_at_one_request_and_pay_any_dequantization_cost_at_large_batches():
     one = replace(CHAT, concurrency=1)
     assert tok_s("llama-3.1-8b", A100, setup(4), one) > 1.5 * tok_s("llama-3.1-8b", A100, setup(16), one)
-    r4, r16 = replica(ARCH["llama-3.1-8b"], A100, setup(4), CAL.constants), replica(ARCH["llama-3.1-8b"], A100, setup(16), CAL.constants)
-    assert r4.dequant == 1 + CAL.constants.weight_only_dequant > 1 and r16.dequant == 1
+    # the mechanism, with a dequantization cost set (the fit puts it near 0 on the published data)
+    costly = replace(CAL.constants, weight_only_dequant=0.5)
+    r4, r16 = replica(ARCH["llama-3.1-8b"], A100, setup(4), costly), replica(ARCH["llama-3.1-8b"], A100, setup(16), costly)
+    assert r4.dequant == 1.5 and r16.dequant == 1.0
+    cal = replace(CAL, constants=costly)
+    big_batch = replace(CHAT, concurrency=256)
+    assert estimate(r4, cal, big_batch).output_tokens_per_second < estimate(replace(r4, dequant=1.0), cal, big_batch).output_tokens_per_second
 
 
-def test_moe_reads_only_the_active_experts_at_one_request():
-    r = replica(ARCH["gpt-oss-120b"], H100, setup(4), CAL.constants)
-    assert r.moe and r.active_weight_bytes_per_gpu < r.weight_bytes_per_gpu / 20
+def test_moe_reads_only_the_experts_its_batch_routes_to():
+    gpt_oss = ARCH["gpt-oss-120b"]  # 128 experts, 4 per token; 5.1B of 116.8B parameters active
+    assert gpt_oss.expert_share_read(1) == pytest.approx(gpt_oss.active_params / gpt_oss.params)
+    assert gpt_oss.expert_share_read(32) == pytest.approx(1 - (1 - 4 / 128) ** 32, abs=0.02)  # ~64 % of experts
+    assert gpt_oss.expert_share_read(1024) == pytest.approx(1.0, abs=1e-6)
+    assert ARCH["llama-3.1-70b"].expert_share_read(1) == 1.0
     one = replace(CHAT, concurrency=1)
     assert tok_s("gpt-oss-120b", H100, setup(4), one) > tok_s("qwen3-32b", H100, setup(16), one)
 

@@ -28,8 +28,8 @@ from infra.catalog import GpuInstance, Measurement, gpu_instances, measurements,
 
 FIT_FILE = Path(__file__).resolve().parent.parent / "catalog" / "calibration_fit.yaml"
 GENERATIONS = {"0.8": "vLLM V1 engine (0.8 and newer)"}
-START = Constants(bandwidth_efficiency=0.7, compute_efficiency=0.5, tp_efficiency=0.85, step_overhead_ms=2.0, weight_only_dequant=0.5, sequence_overhead_us=20.0, burst_fill=0.5)
-BOUNDS = {"bandwidth_efficiency": (0.05, 1.0), "compute_efficiency": (0.02, 1.0), "tp_efficiency": (0.4, 1.0), "step_overhead_ms": (0.01, 50.0), "weight_only_dequant": (0.0, 10.0), "sequence_overhead_us": (0.01, 1000.0), "burst_fill": (0.02, 1.0)}
+START = Constants(bandwidth_efficiency=0.7, compute_efficiency=0.5, tp_efficiency=0.85, step_overhead_ms=2.0, weight_only_dequant=0.5, allreduce_us=10.0, sequence_overhead_us=20.0, burst_fill=0.5)
+BOUNDS = {"bandwidth_efficiency": (0.05, 1.0), "compute_efficiency": (0.02, 1.0), "tp_efficiency": (0.4, 1.0), "step_overhead_ms": (0.01, 50.0), "weight_only_dequant": (0.0, 10.0), "allreduce_us": (0.01, 1000.0), "sequence_overhead_us": (0.01, 1000.0), "burst_fill": (0.02, 1.0)}
 
 
 def vllm_default_max_num_seqs(gpu: GpuInstance) -> int:

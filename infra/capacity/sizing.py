@@ -112,8 +112,7 @@ def replica(shape: ModelArchitecture, gpu: GpuInstance, setup: ServingSetup, con
     return Replica(
         tensor_parallel=tp,
         weight_bytes_per_gpu=total / tp,
-        active_weight_bytes_per_gpu=total * shape.active_params / shape.params / tp,
-        moe=shape.is_moe,
+        architecture=shape,
         active_params=shape.active_params,
         kv_bytes_per_token_per_gpu=sizing.kv_bytes_per_token_per_gpu,
         kv_tokens=sizing.kv_cache_tokens,

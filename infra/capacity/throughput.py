@@ -9,8 +9,8 @@ compute F8 (None on Ampere):
                        (weight-only kernels unpack every weight they multiply: a compute cost at large batches)
     decode step t(b) = max(memory, compute) / TP_EFFICIENCY^log2(TP) + STEP_OVERHEAD + b x SEQUENCE_OVERHEAD
       memory         = (weights read + LoRA weights + b x context x KV bytes per token) / (B x BANDWIDTH_EFFICIENCY)
-                       weights read: dense: every weight on the GPU; MoE: min(all, active x b), the experts a
-                       batch of b touches
+                       weights read: dense: every weight on the GPU; MoE: the dense part plus the experts b
+                       tokens route to, 1 - (1 - k/E)^b of them
       compute        = 2 x (active params + LoRA params) x b / TP x dequant / (F x COMPUTE_EFFICIENCY)
     prefill(b)       = b x P x (1 - prefix-cache hit rate) x 2 x active params / TP x dequant / (F x COMPUTE_EFFICIENCY)
     output tok/s     = b x O / (prefill(b) + O x t(b))       b requests in flight, continuous batching
@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from infra.catalog import calibration_fit
+from infra.catalog import ModelArchitecture, calibration_fit
 
 @dataclass(frozen=True)
 class Constants:
@@ -38,6 +38,7 @@ class Constants:
     tp_efficiency: float  # speed kept per doubling of tensor parallel (communication)
     step_overhead_ms: float  # fixed time per decode step (scheduling, launches, sampling)
     weight_only_dequant: float  # extra compute of weight-only quantized kernels, as a fraction
+    allreduce_us: float = 0.0  # latency of one tensor-parallel all-reduce (two per layer per step when TP > 1)
     sequence_overhead_us: float = 0.0  # CPU time per sequence per step (scheduling, detokenizing, sampling)
     burst_fill: float = 1.0  # share of the batch cap a burst benchmark keeps busy (calibration only, see below)
 
@@ -136,8 +137,7 @@ class Replica:
 
     tensor_parallel: int
     weight_bytes_per_gpu: float
-    active_weight_bytes_per_gpu: float
-    moe: bool
+    architecture: ModelArchitecture  # for the share of MoE weights a batch reads
     active_params: float
     kv_bytes_per_token_per_gpu: int
     kv_tokens: int
@@ -155,10 +155,11 @@ def _tp_factor(r: Replica, c: Constants) -> float:
 
 def decode_step(r: Replica, c: Constants, batch: int, context: float) -> float:
     """Seconds per decode step with `batch` sequences of average `context` tokens."""
-    weights = min(r.weight_bytes_per_gpu, r.active_weight_bytes_per_gpu * batch) if r.moe else r.weight_bytes_per_gpu
+    weights = r.weight_bytes_per_gpu * r.architecture.expert_share_read(batch)
     memory = (weights + r.lora_bytes_per_gpu + batch * context * r.kv_bytes_per_token_per_gpu) / (r.bandwidth * c.bandwidth_efficiency)
     compute = 2 * (r.active_params + r.lora_params) * batch / r.tensor_parallel * r.dequant / (r.flops * c.compute_efficiency)
-    return max(memory, compute) / _tp_factor(r, c) + c.step_overhead_ms / 1000 + batch * c.sequence_overhead_us / 1e6
+    communication = 2 * r.architecture.layers * c.allreduce_us / 1e6 if r.tensor_parallel > 1 else 0.0
+    return max(memory, compute) / _tp_factor(r, c) + communication + c.step_overhead_ms / 1000 + batch * c.sequence_overhead_us / 1e6
 
 
 def prefill(r: Replica, c: Constants, batch: int, w: Workload) -> float:

@@ -57,6 +57,20 @@ class ModelArchitecture:
     tied_embeddings: bool
     max_context: int
     kv_latent_dim: int | None = None  # MLA: cached latent per layer and token, not split by tensor parallel
+    experts: int | None = None  # MoE: routed experts per layer
+    experts_per_token: int | None = None
+
+    def expert_share_read(self, batch: int) -> float:
+        """Share of the weights a decode step of `batch` sequences reads: the dense part plus the routed
+        experts its tokens touch, 1 - (1 - k/E)^batch of them (uniform routing)."""
+        if not self.is_moe:
+            return 1.0
+        if not self.experts or not self.experts_per_token:
+            return min(1.0, self.active_params / self.params * batch)
+        routed = self.experts_per_token / self.experts
+        expert_params = (self.params - self.active_params) / (1 - routed)  # total = dense + experts; active = dense + routed x experts
+        dense = self.params - expert_params
+        return (dense + expert_params * (1 - (1 - routed) ** batch)) / self.params
 
     @property
     def is_moe(self) -> bool:
