@@ -24,7 +24,7 @@ from infra.cluster_services.storage import default_storage_class
 from infra.config.load import Secrets, load, load_secrets
 from infra.deployment import Deployment, derive
 from infra.names import SERVING_NAMESPACE
-from infra.serving.workloads import Serving, ServingArgs
+from infra.serving.workloads import Serving, ServingArgs, benchmark_values
 
 
 def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
@@ -94,6 +94,10 @@ def build(deployment: Deployment, secrets: Secrets = Secrets()) -> None:
                 embeddings_gpu=config.instance(config.pool(config.embeddings.pool).instance_types[0]).gpu if config.embeddings.pool else None,
                 monitored=config.monitoring.enabled,
                 fallback=config.fallback,
+                benchmarks={
+                    m.name: benchmark_values(m, config.economics.workload.prompt_tokens, config.economics.workload.output_tokens, s.estimate.batch)
+                    for m, s in zip(config.models, deployment.sizing)
+                },
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, after_monitoring),
         )

@@ -84,6 +84,17 @@ class Autoscaling(ConfigModel):
     scale_down_stabilization_seconds: int = Field(600, ge=0, description="How long load must stay low before replicas are removed.", examples=[600])
 
 
+class Benchmark(ConfigModel):
+    """A one-off `vllm bench serve` Job against the model's Service, with the stack's workload shape
+    (economics.workload); its "Output token throughput" goes into measuredOutputTokensPerSecond."""
+
+    enabled: bool = Field(False, description="Run the benchmark Job after the model is deployed.", examples=[True])
+    num_prompts: int = Field(200, ge=10, le=10000, description="Requests to send (vllm bench serve --num-prompts).", examples=[500])
+    max_concurrency: int | None = Field(
+        None, ge=1, description="Requests in flight (--max-concurrency); default: the batch the plan's estimate packs within the latency target.", examples=[32]
+    )
+
+
 class ModelDeployment(ConfigModel):
     """One vLLM deployment of a model (a Helm release of charts/vllm)."""
 
@@ -117,6 +128,7 @@ class ModelDeployment(ConfigModel):
     compare_with: str | None = Field(
         None, description="Hosted API this model is judged against (its own hosted counterpart); default: economics.compareWith.", examples=["llama-3.1-70b-managed"]
     )
+    benchmark: Benchmark = Field(Benchmark(), description="Measure, then trust: a vllm bench serve Job with the stack's workload shape.", examples=[{"enabled": True, "numPrompts": 500}])
     measured_output_tokens_per_second: float | None = Field(
         None, gt=0, description="Output tokens/s one replica sustained in your own benchmark (e.g. `vllm bench serve` with your workload shape); replaces the estimate in cost figures.", examples=[1850.0]
     )

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -52,6 +52,21 @@ def network_policy(enabled: bool) -> dict:
     return {"enabled": enabled, "from": ALLOWED_PEERS if enabled else []}
 
 
+BENCHMARK_OFF = {"enabled": False, "promptTokens": 512, "outputTokens": 256, "numPrompts": 200, "maxConcurrency": 32}
+
+
+def benchmark_values(model: ModelDeployment, prompt_tokens: int, output_tokens: int, planned_batch: int) -> dict[str, Any]:
+    """The benchmark Job's values: the stack's request shape, at the plan's batch unless set."""
+    b = model.benchmark
+    return {
+        "enabled": b.enabled,
+        "promptTokens": prompt_tokens,
+        "outputTokens": output_tokens,
+        "numPrompts": b.num_prompts,
+        "maxConcurrency": b.max_concurrency or max(1, planned_batch),
+    }
+
+
 def vllm_values(
     model: ModelDeployment,
     *,
@@ -59,8 +74,9 @@ def vllm_values(
     adapter_role_arn: pulumi.Input[str] | None,
     monitored: bool = False,
     fallback: Fallback = Fallback(enabled=False),
+    benchmark: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The chart values of one model, from its stack config."""
+    """The chart values of one model, from its stack config (`benchmark`: from `benchmark_values`)."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
     return {
         "image": {"repository": "vllm/vllm-openai", "tag": "v0.33.0", "pullPolicy": "IfNotPresent"},
@@ -101,6 +117,7 @@ def vllm_values(
         "preStopSleepSeconds": PRE_STOP_SECONDS,
         "serviceMonitor": {"enabled": monitored, "interval": "15s", "labels": {}},
         "networkPolicy": network_policy(fallback.enabled),
+        "benchmark": benchmark or {**BENCHMARK_OFF},
         "autoscaling": {
             "enabled": model.autoscaling.enabled,
             "maxSpotReplicas": model.autoscaling.max_spot_replicas,
@@ -143,6 +160,7 @@ class ServingArgs:
     embeddings_gpu: str | None  # GPU model of the embeddings pool; None for CPU
     monitored: bool  # create ServiceMonitors (the monitoring stack's CRDs must exist)
     fallback: Fallback
+    benchmarks: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # per model name, from benchmark_values
 
 
 class Serving(pulumi.ComponentResource):
@@ -187,7 +205,7 @@ class Serving(pulumi.ComponentResource):
                 # sets it; the root for the offline plan), so the input is the same on every machine.
                 chart=os.path.relpath(VLLM_CHART),
                 namespace=NAMESPACE,
-                values=vllm_values(model, secrets=args.secrets, adapter_role_arn=role.arn if role else None, monitored=args.monitored, fallback=args.fallback),
+                values=vllm_values(model, secrets=args.secrets, adapter_role_arn=role.arn if role else None, monitored=args.monitored, fallback=args.fallback, benchmark=args.benchmarks.get(model.name)),
                 opts=in_namespace,
             )
         if args.embeddings.enabled:
