@@ -127,3 +127,11 @@ def test_each_model_is_judged_against_its_own_hosted_counterpart(plan_of, write_
     assert model["api"]["name"] == "gpt-4o" and model["api"]["usd_per_million_output_tokens"] == 10.0
     assert plan.cost["api"]["name"] == "llama-3.1-70b-managed"  # the stack-wide comparison stays
     assert plan_of("prod").cost["models"][0]["api"]["name"] == "llama-3.1-70b-managed"  # default: economics.compareWith
+
+
+def test_stack_capacity_carries_the_estimates_band(plan_of):
+    cost = plan_of("prod").cost
+    low, high = cost["capacity_output_tokens_per_second_range"]
+    assert low < cost["capacity_output_tokens_per_second"] < high
+    (sizing,) = plan_of("prod").sizing
+    assert low == pytest.approx(sizing.estimate.low * 5, rel=1e-3)  # 3 on-demand + 2 spot replicas

@@ -169,6 +169,11 @@ def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Seque
             for p in pools
         ],
         "capacity_output_tokens_per_second": round(output_tps, 1),
+        # the estimate's held-out band (10th..90th percentile), summed over replicas; a measured figure has none
+        "capacity_output_tokens_per_second_range": [
+            round(sum(s.band[0] * (s.replicas_on_demand + s.replicas_spot) for s in sizings), 1),
+            round(sum(s.band[1] * (s.replicas_on_demand + s.replicas_spot) for s in sizings), 1),
+        ],
         "capacity_tokens_per_second": round(total_tps, 1),
         "monthly_token_capacity": int(monthly_capacity),
         "workload": {"prompt_tokens": workload.prompt_tokens, "output_tokens": workload.output_tokens},

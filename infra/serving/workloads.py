@@ -56,8 +56,11 @@ BENCHMARK_OFF = {"enabled": False, "promptTokens": 512, "outputTokens": 256, "nu
 
 
 def benchmark_values(model: ModelDeployment, prompt_tokens: int, output_tokens: int, planned_batch: int) -> dict[str, Any]:
-    """The benchmark Job's values: the stack's request shape, at the plan's batch unless set."""
+    """The benchmark Job's values: the stack's request shape, at the plan's batch unless set. Off, they are
+    constant, so a change in sizing does not touch the chart's inputs."""
     b = model.benchmark
+    if not b.enabled:
+        return {**BENCHMARK_OFF}
     return {
         "enabled": b.enabled,
         "promptTokens": prompt_tokens,
