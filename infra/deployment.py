@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from infra.capacity.cold_start import ColdStart, estimate
-from infra.capacity.economics import PoolCost, pool_cost, stack_cost
+from infra.capacity.economics import PoolCost, pool_cost, spot_price_warnings, stack_cost
 from infra.capacity.placement import Placement, place_stack
 from infra.capacity.pods import Workload, workloads_of
 from infra.capacity.quotas import QuotaNeed, quota_needs
@@ -121,6 +121,6 @@ def derive(stack: str, config: StackConfig) -> Deployment:
         pools=pools,
         cost=MappingProxyType(stack_cost(config, sizing, pools, placed)),
         cold_start=MappingProxyType(cold_start),
-        warnings=tuple(kv_warnings(sizing) + list(placement.warnings)),
+        warnings=tuple(kv_warnings(sizing) + list(placement.warnings) + spot_price_warnings(config)),
         quotas=quota_needs(config),
     )

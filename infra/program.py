@@ -35,7 +35,7 @@ from infra.config.preflight import Mode, Preflight
 from infra.config.stack import StackConfig
 from infra.deployment import Deployment, derive
 from infra.names import SERVING_NAMESPACE
-from infra.serving.workloads import Serving, ServingArgs
+from infra.serving.workloads import Serving, ServingArgs, benchmark_values
 
 
 def stack_tags(config: StackConfig, stack: str) -> dict[str, str]:
@@ -179,6 +179,10 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
                 weight_cache=config.weight_cache,
                 weights_bucket=weights_bucket,
                 compile_cache={m.name: f"{RAID0_MOUNT}/vllm-cache/{m.name}" for m in config.models if config.pool(m.pool).disks.keeps_compile_cache},
+                benchmarks={
+                    m.name: benchmark_values(m, config.economics.workload.prompt_tokens, config.economics.workload.output_tokens, s.estimate.batch)
+                    for m, s in zip(config.models, deployment.sizing)
+                },
             ),
             opts=on_cluster,
         )

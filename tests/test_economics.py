@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from infra.capacity.economics import HOURS_PER_MONTH, cost_per_million_tokens
-from infra.catalog import gpu_instances, platform_prices
+from infra.catalog import gpu_instance, platform_prices, spot_prices
 from tests.conftest import stack_config
 
 
@@ -21,14 +21,14 @@ def test_operations_overhead_scales_the_cost():
 
 def test_prod_hourly_cost_is_nodes_times_catalog_prices_plus_the_platform(plan_of):
     cost = plan_of("prod").cost
-    g6e, g6 = gpu_instances()["g6e.12xlarge"], gpu_instances()["g6.xlarge"]
+    g6e, g6 = gpu_instance("g6e.12xlarge", "us-east-1"), gpu_instance("g6.xlarge", "us-east-1")
     platform = platform_prices()
     # l40s: 3 on-demand nodes (baseline) + 2 spot nodes (2 spot replicas at TP 4 on 4-GPU nodes);
     # l4: its on-demand baseline of 2 (two TEI replicas, a GPU each); EKS, one NAT per zone (3),
     # 3 m7i.xlarge system nodes.
     expected = (
         3 * g6e.on_demand_usd_hour
-        + 2 * g6e.on_demand_usd_hour * (1 - g6e.spot_discount)
+        + 2 * g6e.spot_usd_hour
         + 2 * g6.on_demand_usd_hour
         + platform.eks_cluster_hour
         + 3 * platform.nat_gateway_hour
@@ -37,7 +37,7 @@ def test_prod_hourly_cost_is_nodes_times_catalog_prices_plus_the_platform(plan_o
     assert cost["hourly_usd"] == pytest.approx(expected, abs=0.01)
     assert cost["monthly_usd"] == pytest.approx(expected * HOURS_PER_MONTH, abs=1)
     # every spot group at its max: l40s 7 nodes (5 more), l4 4 nodes
-    full = expected + 5 * g6e.on_demand_usd_hour * (1 - g6e.spot_discount) + 4 * g6.on_demand_usd_hour * (1 - g6.spot_discount)
+    full = expected + 5 * g6e.spot_usd_hour + 4 * g6.spot_usd_hour
     assert cost["hourly_usd_full_spot_scale_out"] == pytest.approx(full, abs=0.01)
 
 
@@ -79,3 +79,59 @@ def test_a_cheaper_negotiated_price_changes_the_verdict(plan_of, write_stack):
     assert l40s["on_demand_node_usd_hour"] == 3.0 and l40s["spot_node_usd_hour"] == pytest.approx(0.9)
     assert cost["api"]["break_even_utilization"] < 1
     assert cost["api"]["verdict"].startswith("self-hosting wins at the expected 20.00B tokens/month")
+
+
+def test_spot_nodes_are_priced_at_the_dated_regional_spot_price(plan_of):
+    (l40s,) = [p for p in plan_of("prod").cost["pools"] if p["pool"] == "l40s"]
+    recorded = spot_prices().regions["us-east-1"]["g6e.12xlarge"]
+    assert l40s["spot_node_usd_hour"] == pytest.approx(recorded) and spot_prices().read == "2026-11-24"
+
+
+def test_a_region_without_recorded_spot_prices_is_priced_at_on_demand_with_a_warning(plan_of, write_stack):
+    def elsewhere(config):
+        config["llm-serving:region"] = "ap-southeast-2"
+
+    plan = plan_of(*write_stack("no-spot-prices", base="prod", edit=elsewhere))
+    (l40s,) = [p for p in plan.cost["pools"] if p["pool"] == "l40s"]
+    assert l40s["spot_node_usd_hour"] == l40s["on_demand_node_usd_hour"]
+    assert any("no recorded spot price for g6e.12xlarge in ap-southeast-2" in w for w in plan.warnings)
+
+
+def test_a_stack_spot_price_overrides_the_catalog(plan_of, write_stack):
+    def override(config):
+        config["llm-serving:catalog"] = {"instances": {"g6e.12xlarge": {"spotUsdHour": 3.21}}}
+
+    (l40s,) = [p for p in plan_of(*write_stack("spot-override", base="prod", edit=override)).cost["pools"] if p["pool"] == "l40s"]
+    assert l40s["spot_node_usd_hour"] == 3.21
+
+
+def test_input_and_output_tokens_are_priced_by_their_share_of_gpu_time(plan_of):
+    plan = plan_of("prod")
+    (model,) = plan.cost["models"]
+    (sizing,) = plan.sizing
+    prices = model["usd_per_million_tokens_at_100%"]
+    hourly = model["replica_usd_hour"] * (1 + plan.cost["ops_overhead"])
+    share = sizing.estimate.prefill_share
+    assert prices["input"] == pytest.approx(hourly * share / (sizing.input_tokens_per_second * 3600) * 1e6, rel=1e-3)
+    assert prices["output"] == pytest.approx(hourly * (1 - share) / (sizing.output_tokens_per_second * 3600) * 1e6, rel=1e-3)
+    # the blend is what all tokens cost together, between the two
+    assert prices["input"] < prices["blended"] < prices["output"]
+
+
+def test_each_model_is_judged_against_its_own_hosted_counterpart(plan_of, write_stack):
+    def own(config):
+        config["llm-serving:models"][0]["compareWith"] = "gpt-4o"
+
+    plan = plan_of(*write_stack("own-api", base="prod", edit=own))
+    (model,) = plan.cost["models"]
+    assert model["api"]["name"] == "gpt-4o" and model["api"]["usd_per_million_output_tokens"] == 10.0
+    assert plan.cost["api"]["name"] == "llama-3.1-70b-managed"  # the stack-wide comparison stays
+    assert plan_of("prod").cost["models"][0]["api"]["name"] == "llama-3.1-70b-managed"  # default: economics.compareWith
+
+
+def test_stack_capacity_carries_the_estimates_band(plan_of):
+    cost = plan_of("prod").cost
+    low, high = cost["capacity_output_tokens_per_second_range"]
+    assert low < cost["capacity_output_tokens_per_second"] < high
+    (sizing,) = plan_of("prod").sizing
+    assert low == pytest.approx(sizing.estimate.low * 5, rel=1e-3)  # 3 on-demand + 2 spot replicas

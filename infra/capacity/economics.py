@@ -9,8 +9,19 @@ The hosted API is a variable cost. Break-even is the monthly volume where the tw
 Node counts and capacity follow placement (infra/capacity/placement.py) when the deployment model
 passes it: the nodes each group runs at deploy, and only the replicas that were placed. Without it,
 each pool runs at least its node-group minimums and enough nodes for its models' replicas
-(tensor-parallel GPUs each). Spot nodes are priced at the pool's first instance type's on-demand
-price less its spot discount.
+(tensor-parallel GPUs each). Spot nodes are priced at the dated
+regional spot price of the pool's first instance type (catalog/spot_prices.yaml, or the stack's
+override); with none recorded, at on-demand, with a warning.
+
+Per token type, per model: a replica's GPU time splits into prefill (prompt tokens) and decode (output
+tokens); each token type carries the cost of its share, so
+
+    $/M input  = replica $/hour x prefill share       / (input tok/s x 3600) x 1e6
+    $/M output = replica $/hour x (1 - prefill share) / (output tok/s x 3600) x 1e6
+
+and the blend for the workload is their token-weighted mean. Each model is judged against its own
+hosted counterpart (models[].compareWith, default economics.compareWith) at that API's input and
+output prices.
 """
 
 from __future__ import annotations
@@ -86,7 +97,7 @@ def pool_cost(config: StackConfig, pool: GpuPool, sizings: Sequence[ModelSizing]
         spot_nodes=min(spot, pool.spot.max),
         spot_nodes_max=pool.spot.max,
         on_demand_usd_hour=instance.on_demand_usd_hour,
-        spot_usd_hour=instance.spot_usd_hour,
+        spot_usd_hour=instance.on_demand_usd_hour if instance.spot_usd_hour is None else instance.spot_usd_hour,
     )
 
 
@@ -96,6 +107,17 @@ def eks_control_plane_hourly(config: StackConfig, on: date) -> float:
     prices = platform_prices()
     version = kubernetes_versions()[config.cluster.kubernetes_version]
     return prices.eks_cluster_hour if version.in_standard_support(on) else prices.eks_cluster_hour_extended_support
+def spot_price_warnings(config: StackConfig) -> list[str]:
+    """Pools with spot capacity whose instance type has no recorded spot price in the stack's region."""
+    notes = []
+    for pool in config.gpu_pools:
+        instance = config.instance(pool.instance_types[0])
+        if pool.spot.max > 0 and instance.spot_usd_hour is None:
+            notes.append(
+                f"pool {pool.name}: no recorded spot price for {instance.instance_type} in {config.region} (catalog/spot_prices.yaml); "
+                f"spot nodes are priced at on-demand; set catalog.instances.{instance.instance_type}.spotUsdHour"
+            )
+    return notes
 
 
 def platform_hourly(config: StackConfig) -> dict[str, float]:
@@ -150,6 +172,11 @@ def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Seque
             for p in pools
         ],
         "capacity_output_tokens_per_second": round(output_tps, 1),
+        # the estimate's held-out band (10th..90th percentile), summed over replicas; a measured figure has none
+        "capacity_output_tokens_per_second_range": [
+            round(sum(s.band[0] * (s.replicas_on_demand + s.replicas_spot) for s in sizings), 1),
+            round(sum(s.band[1] * (s.replicas_on_demand + s.replicas_spot) for s in sizings), 1),
+        ],
         "capacity_tokens_per_second": round(total_tps, 1),
         "monthly_token_capacity": int(monthly_capacity),
         "workload": {"prompt_tokens": workload.prompt_tokens, "output_tokens": workload.output_tokens},
@@ -169,6 +196,7 @@ def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Seque
     cost["per_million_tokens"] = per_million  # prompt + output tokens, with the ops overhead
     cost["per_million_output_tokens_at_100%"] = round(cost_per_million_tokens(hourly, output_tps, 1.0, economics.ops_overhead), 4)
 
+    cost["models"] = [model_cost(config, s, pools, utilization) for s in sizings]
     if economics.compare_with:
         api = config.api_prices()[economics.compare_with]
         input_share = workload.prompt_tokens / (workload.prompt_tokens + workload.output_tokens)
@@ -183,6 +211,49 @@ def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Seque
             "verdict": verdict(break_even, monthly_capacity, economics.monthly_tokens, monthly_fixed, api_per_million),
         }
     return cost
+
+
+def per_token_type(replica_usd_hour: float, sizing: ModelSizing, utilization: float, ops_overhead: float) -> dict:
+    """$/M input, output and blended tokens for one replica at a utilization."""
+    share = sizing.estimate.prefill_share
+    hourly = replica_usd_hour * (1 + ops_overhead) / utilization
+    input_tps, output_tps = sizing.input_tokens_per_second, sizing.output_tokens_per_second
+    return {
+        "input": round(hourly * share / (input_tps * 3600) * 1e6, 4) if input_tps else None,
+        "output": round(hourly * (1 - share) / (output_tps * 3600) * 1e6, 4),
+        "blended": round(hourly / ((input_tps + output_tps) * 3600) * 1e6, 4),
+    }
+
+
+def model_cost(config: StackConfig, sizing: ModelSizing, pools: Sequence[PoolCost], utilization: float | None) -> dict:
+    """One model's price per token type, and its break-even against its own hosted counterpart."""
+    pool = next(p for p in pools if p.pool == sizing.pool)
+    gpu_share = sizing.tensor_parallel / pool.gpus_per_node
+    replica_usd_hour = gpu_share * (pool.on_demand_usd_hour * sizing.replicas_on_demand + pool.spot_usd_hour * sizing.replicas_spot) / max(1, sizing.replicas_on_demand + sizing.replicas_spot)
+    replicas = sizing.replicas_on_demand + sizing.replicas_spot
+    ops = config.economics.ops_overhead
+    result: dict = {"model": sizing.model, "replica_usd_hour": round(replica_usd_hour, 4), "usd_per_million_tokens_at_100%": None}
+    if sizing.output_tokens_per_second <= 0:
+        return result
+    result["usd_per_million_tokens_at_100%"] = per_token_type(replica_usd_hour, sizing, 1.0, ops)
+    if utilization:
+        result["usd_per_million_tokens_expected"] = per_token_type(replica_usd_hour, sizing, utilization, ops)
+    if sizing.compare_with:
+        api = config.api_prices()[sizing.compare_with]
+        workload = config.economics.workload
+        input_share = workload.prompt_tokens / (workload.prompt_tokens + workload.output_tokens)
+        monthly_fixed = replica_usd_hour * replicas * HOURS_PER_MONTH * (1 + ops)
+        capacity = (sizing.input_tokens_per_second + sizing.output_tokens_per_second) * replicas * 3600 * HOURS_PER_MONTH
+        break_even = monthly_fixed / api.blended(input_share) * 1e6 if api.blended(input_share) else math.inf
+        result["api"] = {
+            "name": sizing.compare_with,
+            "usd_per_million_input_tokens": api.input,
+            "usd_per_million_output_tokens": api.output,
+            "usd_per_million_tokens_blended": round(api.blended(input_share), 4),
+            "break_even_monthly_tokens": None if math.isinf(break_even) else int(break_even),
+            "break_even_utilization": None if math.isinf(break_even) else round(break_even / capacity, 4),
+        }
+    return result
 
 
 def verdict(break_even: float, capacity: float, expected: int | None, monthly_fixed: float, api_per_million: float) -> str:

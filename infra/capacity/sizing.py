@@ -8,11 +8,12 @@ Memory, per GPU of a replica (tensor parallel TP):
     KV cache = budget - weights - runtime overhead (CUDA context, activations, CUDA graphs; 2 GiB default)
     KV bytes per token (per GPU) = 2 x layers x ceil(KV heads / TP) x head dim x KV dtype bytes
 
-Throughput, per replica, as a roofline: a decode step reads the GPU's weights plus the batch's KV cache
-from memory, or is bound by compute (2 x active params FLOPs per token), whichever is slower; prefill
-is compute bound. The batch is what the KV cache holds of the average request, capped by max-num-seqs.
-Measured against published vLLM results, the ideal is scaled by EFFICIENCY and by TP_SCALING per
-doubling of tensor parallel (communication); see tests/test_sizing.py for the fit and its error.
+KV dtype: "auto" is the model's data type (BF16, 2 bytes) even for FP8 checkpoints; fp8 is 1 byte.
+MLA models (DeepSeek V3/R1) cache one latent of kv_latent_dim per layer and token, on every GPU.
+
+Throughput per replica comes from infra/capacity/throughput.py (prefill and decode, FP8 compute,
+weight-only dequantization, MoE, LoRA, latency target) with the band measured on published results;
+`measuredOutputTokensPerSecond` replaces it.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from infra.capacity.throughput import Constants, LatencyTarget, Lora, Replica, Throughput, Workload, calibration, estimate
 from infra.catalog import GIB, GpuInstance, ModelArchitecture, checkpoints, model_architectures
 from infra.config.models import ModelDeployment
 from infra.config.problems import Problem
 from infra.config.stack import StackConfig
 
-# Calibrated on the two published vLLM offline results the kit is held to (sglang
-# benchmark/benchmark_vllm_060): Llama-3.1-8B BF16 on 1x A100-80GB, 4,132 output tok/s, and
-# Llama-3.1-70B BF16 at TP 4 on H100, 3,701 output tok/s.
-EFFICIENCY = 0.455
-TP_SCALING = 0.85
+# The vLLM release the chart deploys (serving/workloads.py image tag; tests/test_throughput.py checks
+# they agree): it picks the throughput calibration.
+ENGINE_VERSION = "0.33.0"
+LORA_TARGETS = 7  # q, k, v, o, gate, up, down projections per layer (vLLM's default target modules)
 DEFAULT_RUNTIME_OVERHEAD_GIB = 2.0
 QUANT_GROUP_SIZE = 128
 SEVERE_KV_SHORTFALL = 0.25  # warn when full-length sequences that fit < this share of max-num-seqs
@@ -47,14 +48,6 @@ class ServingSetup:
     gpu_memory_utilization: float
     kv_cache_bytes: int = 2  # per element: 2 for BF16/FP16 ("auto"), 1 for FP8
     runtime_overhead_gib: float = DEFAULT_RUNTIME_OVERHEAD_GIB
-
-
-@dataclass(frozen=True)
-class Workload:
-    """The average request."""
-
-    prompt_tokens: int
-    output_tokens: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +78,8 @@ def weight_bytes(shape: ModelArchitecture, bits: int) -> float:
 
 
 def kv_bytes_per_token_per_gpu(shape: ModelArchitecture, setup: ServingSetup) -> int:
+    if shape.kv_latent_dim is not None:  # MLA: one latent per layer, replicated on every GPU
+        return shape.layers * shape.kv_latent_dim * setup.kv_cache_bytes
     kv_heads_per_gpu = math.ceil(shape.kv_heads / setup.tensor_parallel)  # heads are replicated when TP > KV heads
     return 2 * shape.layers * kv_heads_per_gpu * shape.head_dim * setup.kv_cache_bytes
 
@@ -107,23 +102,27 @@ def fit(shape: ModelArchitecture, gpu: GpuInstance, setup: ServingSetup) -> Fit:
     )
 
 
-def output_tokens_per_second(shape: ModelArchitecture, gpu: GpuInstance, setup: ServingSetup, workload: Workload) -> float:
-    """Roofline estimate of one replica's output tokens/s with every request sent at once."""
-    sizing = fit(shape, gpu, setup)
-    request_tokens = workload.prompt_tokens + workload.output_tokens
-    batch = min(setup.max_num_seqs, sizing.kv_cache_tokens // request_tokens)
-    if batch < 1:
-        return 0.0
+def replica(shape: ModelArchitecture, gpu: GpuInstance, setup: ServingSetup, constants: Constants, lora: Lora | None = None) -> Replica:
     tp = setup.tensor_parallel
-    flops = gpu.bf16_tflops * 1e12
-    average_context = workload.prompt_tokens + workload.output_tokens / 2
-    step_bytes = sizing.weights_gib_per_gpu * GIB + batch * average_context * sizing.kv_bytes_per_token_per_gpu
-    memory_time = step_bytes / (gpu.bandwidth_gbs * 1e9)
-    compute_time = 2 * shape.active_params * batch / tp / flops
-    decode_step = max(memory_time, compute_time)
-    prefill = batch * workload.prompt_tokens * 2 * shape.active_params / tp / flops
-    ideal = batch * workload.output_tokens / (prefill + workload.output_tokens * decode_step)
-    return ideal * EFFICIENCY * TP_SCALING ** math.log2(tp)
+    sizing = fit(shape, gpu, setup)
+    fp8_compute = setup.weight_bits == 8 and gpu.fp8_tflops is not None
+    weight_only = setup.weight_bits == 4 or (setup.weight_bits == 8 and not fp8_compute)
+    total = weight_bytes(shape, setup.weight_bits)
+    lora_params = 0.0 if lora is None else shape.layers * LORA_TARGETS * lora.rank * 2 * shape.hidden_size
+    return Replica(
+        tensor_parallel=tp,
+        weight_bytes_per_gpu=total / tp,
+        architecture=shape,
+        active_params=shape.active_params,
+        kv_bytes_per_token_per_gpu=sizing.kv_bytes_per_token_per_gpu,
+        kv_tokens=sizing.kv_cache_tokens,
+        max_num_seqs=setup.max_num_seqs,
+        bandwidth=gpu.bandwidth_gbs * 1e9,
+        flops=(gpu.fp8_tflops if fp8_compute else gpu.bf16_tflops) * 1e12,
+        dequant=1 + constants.weight_only_dequant if weight_only else 1.0,
+        lora_bytes_per_gpu=0.0 if lora is None else lora_params * 2 * lora.adapters_per_batch / tp,
+        lora_params=lora_params,
+    )
 
 
 def fit_problem(shape: ModelArchitecture, gpu: GpuInstance, setup: ServingSetup, quantized: bool) -> str | None:
@@ -197,9 +196,26 @@ class ModelSizing:
     max_num_seqs: int
     fit: Fit
     output_tokens_per_second: float
-    throughput_source: str  # "roofline estimate" or "measured (stack config)"
+    throughput_source: str  # "estimate (vLLM x.y calibration)" or "measured (stack config)"
     replicas_on_demand: int
     replicas_spot: int
+    estimate: Throughput  # the model's estimate, kept next to a measured override
+    compare_with: str | None  # the hosted API this model is judged against
+
+    @property
+    def measured(self) -> bool:
+        return self.throughput_source.startswith("measured")
+
+    @property
+    def band(self) -> tuple[float, float]:
+        """(low, high) output tok/s: the held-out error band, none for a measured figure."""
+        if self.measured:
+            return self.output_tokens_per_second, self.output_tokens_per_second
+        return self.estimate.low, self.estimate.high
+
+    @property
+    def input_tokens_per_second(self) -> float:
+        return self.output_tokens_per_second * self.estimate.input_tokens_per_second / self.estimate.output_tokens_per_second if self.estimate.output_tokens_per_second else 0.0
 
     @property
     def fits(self) -> bool:
@@ -222,7 +238,16 @@ class ModelSizing:
             "max_num_seqs": self.max_num_seqs,
             "max_concurrent_sequences": self.fit.max_full_length_sequences,
             "estimated_output_tokens_per_second": round(self.output_tokens_per_second, 1),
+            "estimated_output_tokens_per_second_low": round(self.band[0], 1),
+            "estimated_output_tokens_per_second_high": round(self.band[1], 1),
+            "estimate_band": None if self.measured else {"low": self.estimate.band_low, "high": self.estimate.band_high},
+            "estimated_input_tokens_per_second": round(self.input_tokens_per_second, 1),
+            "batch": self.estimate.batch,
+            "batch_limited_by": self.estimate.limited_by,
+            "estimated_ttft_ms": round(self.estimate.ttft_ms, 1),
+            "estimated_itl_ms": round(self.estimate.itl_ms, 1),
             "throughput_source": self.throughput_source,
+            "compare_with": self.compare_with,
             "replicas": {"on_demand": self.replicas_on_demand, "spot": self.replicas_spot},
         }
 
@@ -248,6 +273,18 @@ def weight_bits_of(model: ModelDeployment) -> int | None:
     if checkpoint:
         return checkpoint.weight_bits
     return None if model.quantization else 16
+
+
+def group_quantized(model: ModelDeployment, bits: int) -> bool:
+    """4-bit AWQ/GPTQ weights in groups of 128 (not gpt-oss's MXFP4, which vLLM pads)."""
+    checkpoint = checkpoints().get(model.hugging_face_id)
+    return bits == 4 and not (checkpoint is not None and checkpoint.format == "mxfp4")
+
+
+def lora_of(model: ModelDeployment) -> Lora | None:
+    if not model.lora_adapters:
+        return None
+    return Lora(rank=model.lora_max_rank, adapters_per_batch=min(model.max_loras or len(model.lora_adapters), len(model.lora_adapters)))
 
 
 def setup_of(model: ModelDeployment, bits: int) -> ServingSetup:
@@ -281,7 +318,7 @@ def stack_problems(config: StackConfig) -> list[Problem]:
             problems.append(Problem(("models", i, "quantization"), f"{model.quantization} needs a 4-bit checkpoint, and {model.hugging_face_id} is 16-bit; use an AWQ/GPTQ repo, or fp8", model.quantization))
             continue
         pool = config.pool(model.pool)
-        problem = fit_problem(shape, config.instance(pool.instance_types[0]), setup_of(model, bits), quantized=model.quantization is not None or bits == 4)
+        problem = fit_problem(shape, config.instance(pool.instance_types[0]), setup_of(model, bits), quantized=group_quantized(model, bits))
         if problem:
             problems.append(Problem(("models", i), f"{model.name} on pool {pool.name}: {problem}", f"TP {model.tensor_parallel_size}, {bits}-bit"))
     return problems
@@ -293,7 +330,11 @@ def size_model(config: StackConfig, model: ModelDeployment) -> ModelSizing:
     pool = config.pool(model.pool)
     instance = config.instance(pool.instance_types[0])
     setup = setup_of(model, bits)
-    workload = Workload(config.economics.workload.prompt_tokens, config.economics.workload.output_tokens)
+    shape_of_requests = config.economics.workload
+    workload = Workload(shape_of_requests.prompt_tokens, shape_of_requests.output_tokens, shape_of_requests.prefix_cache_hit_rate if model.prefix_caching else 0.0)
+    slo = config.economics.slo
+    cal = calibration(ENGINE_VERSION)
+    estimated = estimate(replica(shape, instance, setup, cal.constants, lora_of(model)), cal, workload, LatencyTarget(slo.ttft_ms, slo.itl_ms))
     measured = model.measured_output_tokens_per_second
     return ModelSizing(
         model=model.name,
@@ -306,10 +347,12 @@ def size_model(config: StackConfig, model: ModelDeployment) -> ModelSizing:
         max_model_len=model.max_model_len,
         max_num_seqs=model.max_num_seqs,
         fit=fit(shape, instance, setup),
-        output_tokens_per_second=measured if measured else output_tokens_per_second(shape, instance, setup, workload),
-        throughput_source="measured (stack config)" if measured else "roofline estimate",
+        output_tokens_per_second=measured if measured else estimated.output_tokens_per_second,
+        throughput_source="measured (stack config)" if measured else f"estimate (vLLM {ENGINE_VERSION}, {estimated.band_text()})",
         replicas_on_demand=model.replicas.baseline,
         replicas_spot=model.replicas.spot,
+        estimate=estimated,
+        compare_with=model.compare_with or config.economics.compare_with,
     )
 
 

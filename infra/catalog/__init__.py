@@ -1,6 +1,7 @@
-"""Catalogs as data: GPU instance types, node shapes (vCPUs, memory, max pods, and the pods the cluster
-runs on every node), model architectures, hosted API prices, platform prices, pinned third-party Helm charts
-EKS Kubernetes versions and the cold-start figures, each with its source in the YAML files beside this module.
+"""Catalogs as data: GPU instance types, dated spot prices, node shapes (vCPUs, memory, max pods, and the
+pods the cluster runs on every node), model architectures, hosted API prices, platform prices, published
+throughput measurements (and the model constants fitted on them), pinned third-party Helm charts, EKS
+Kubernetes versions and the cold-start figures, each with its source in the YAML files beside this module.
 
 This module only loads and types them. Stack config may override numbers (see
 `infra.config.economics.CatalogOverrides`); `with_overrides` applies them.
@@ -32,8 +33,10 @@ class GpuInstance:
     gpu_memory_gib: float  # per GPU, as the driver reports it (what --gpu-memory-utilization applies to)
     bandwidth_gbs: float  # per GPU
     bf16_tflops: float  # per GPU, dense
+    fp8_tflops: float | None  # per GPU, dense; None: no FP8 tensor cores (Ampere)
     on_demand_usd_hour: float | None
-    spot_discount: float  # fraction off the on-demand price
+    spot_usd_hour: float | None = None  # None: no recorded spot price for the region
+    spot_price_source: str = "none recorded"
     network_gbps: float = 0.0  # baseline network bandwidth, Gbit/s
     ebs_mbps: int = 0  # EBS bandwidth, Mbit/s
     instance_store_gb: int = 0  # NVMe instance store, all disks, GB (0: none)
@@ -44,8 +47,10 @@ class GpuInstance:
         return self.instance_type[0].upper()
 
     @property
-    def spot_usd_hour(self) -> float | None:
-        return None if self.on_demand_usd_hour is None else self.on_demand_usd_hour * (1 - self.spot_discount)
+    def spot_discount(self) -> float | None:
+        if self.spot_usd_hour is None or not self.on_demand_usd_hour:
+            return None
+        return 1 - self.spot_usd_hour / self.on_demand_usd_hour
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,63 @@ class ModelArchitecture:
     vocab_size: int
     tied_embeddings: bool
     max_context: int
+    kv_latent_dim: int | None = None  # MLA: cached latent per layer and token, not split by tensor parallel
+    experts: int | None = None  # MoE: routed experts per layer
+    experts_per_token: int | None = None
+
+    def expert_share_read(self, batch: int) -> float:
+        """Share of the weights a decode step of `batch` sequences reads: the dense part plus the routed
+        experts its tokens touch, 1 - (1 - k/E)^batch of them (uniform routing)."""
+        if not self.is_moe:
+            return 1.0
+        if not self.experts or not self.experts_per_token:
+            return min(1.0, self.active_params / self.params * batch)
+        routed = self.experts_per_token / self.experts
+        expert_params = (self.params - self.active_params) / (1 - routed)  # total = dense + experts; active = dense + routed x experts
+        dense = self.params - expert_params
+        return (dense + expert_params * (1 - (1 - routed) ** batch)) / self.params
+
+    @property
+    def is_moe(self) -> bool:
+        return self.active_params < self.params
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     architecture: str
     weight_bits: int
+    format: str | None = None  # "mxfp4" for gpt-oss; None: AWQ/GPTQ at 4 bits, FP8 at 8, BF16 at 16
+
+
+@dataclass(frozen=True)
+class SpotPrices:
+    """Dated spot prices per region and instance type."""
+
+    read: str
+    source: str
+    regions: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One published throughput measurement (calibration.yaml)."""
+
+    id: str
+    engine: str
+    engine_version: str
+    architecture: str
+    weight_bits: int
+    precision: str
+    gpu: str
+    tensor_parallel: int
+    prompt_tokens: float
+    output_tokens: float
+    concurrency: int | None  # None: every request at once
+    metric: str  # "output" or "total"
+    value: float
+    source: str
+    date: str
+    max_num_seqs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,8 +203,8 @@ def gpu_instances() -> dict[str, GpuInstance]:
             gpu_memory_gib=gpus[spec["gpu"]]["memory_mib"] / 1024,
             bandwidth_gbs=gpus[spec["gpu"]]["bandwidth_gbs"],
             bf16_tflops=gpus[spec["gpu"]]["bf16_tflops"],
+            fp8_tflops=gpus[spec["gpu"]]["fp8_tflops"],
             on_demand_usd_hour=spec["on_demand_usd_hour"],
-            spot_discount=data["spot_discount"],
             network_gbps=spec["network_gbps"],
             ebs_mbps=spec["ebs_mbps"],
             instance_store_gb=spec["instance_store_gb"],
@@ -168,6 +224,32 @@ def model_architectures() -> dict[str, ModelArchitecture]:
 @cache
 def checkpoints() -> dict[str, Checkpoint]:
     return {repo: Checkpoint(**spec) for repo, spec in _load("models.yaml")["checkpoints"].items()}
+
+
+@cache
+def spot_prices() -> SpotPrices:
+    data = _load("spot_prices.yaml")
+    return SpotPrices(read=data["read"], source=data["source"], regions={r: dict(p) for r, p in data["regions"].items()})
+
+
+def gpu_instance(instance_type: str, region: str) -> GpuInstance:
+    """An instance type's entry with the region's recorded spot price (None when none is recorded)."""
+    instance = gpu_instances()[instance_type]
+    recorded = spot_prices().regions.get(region, {}).get(instance_type)
+    if recorded is None:
+        return instance
+    return replace(instance, spot_usd_hour=recorded, spot_price_source=f"{region} median of zones, read {spot_prices().read}")
+
+
+@cache
+def measurements() -> tuple[Measurement, ...]:
+    return tuple(Measurement(**row) for row in _load("calibration.yaml")["measurements"])
+
+
+@cache
+def calibration_fit() -> dict:
+    """The throughput model's fitted constants and measured held-out error (calibration_fit.yaml)."""
+    return _load("calibration_fit.yaml")
 
 
 @cache
@@ -224,13 +306,15 @@ def cold_start_figures() -> dict[str, Figure]:
     return {name: Figure(value=float(spec["value"]), source=" ".join(str(spec["source"]).split())) for name, spec in _load("cold_start.yaml").items()}
 
 
-def with_overrides(instance: GpuInstance, on_demand_usd_hour: float | None, spot_discount: float | None) -> GpuInstance:
-    """An instance type's entry with the prices a stack overrides."""
-    return replace(
-        instance,
-        on_demand_usd_hour=instance.on_demand_usd_hour if on_demand_usd_hour is None else on_demand_usd_hour,
-        spot_discount=instance.spot_discount if spot_discount is None else spot_discount,
-    )
+def with_overrides(instance: GpuInstance, on_demand_usd_hour: float | None, spot_usd_hour: float | None, spot_discount: float | None) -> GpuInstance:
+    """An instance type's entry with the prices a stack overrides: a spot price, or a discount off on-demand."""
+    on_demand = instance.on_demand_usd_hour if on_demand_usd_hour is None else on_demand_usd_hour
+    instance = replace(instance, on_demand_usd_hour=on_demand)
+    if spot_usd_hour is not None:
+        return replace(instance, spot_usd_hour=spot_usd_hour, spot_price_source="stack override")
+    if spot_discount is not None and on_demand is not None:
+        return replace(instance, spot_usd_hour=on_demand * (1 - spot_discount), spot_price_source=f"stack override ({spot_discount:.0%} off on-demand)")
+    return instance
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ def cross_checks(config: StackConfig) -> list[Problem]:
             problems.append(Problem(("models", i, "autoscaling", "maxSpotReplicas"), f"below replicas.spot ({model.replicas.spot}), the floor it scales from", model.autoscaling.max_spot_replicas))
         if model.autoscaling.enabled and not config.monitoring.enabled:
             problems.append(Problem(("models", i, "autoscaling", "enabled"), "scales on Prometheus metrics: set monitoring.enabled: true", True))
+        if model.compare_with is not None and model.compare_with not in config.api_prices():
+            problems.append(Problem(("models", i, "compareWith"), f"no such API in the catalog or catalog.apiPrices; known: {', '.join(config.api_prices())}", model.compare_with))
         if model.architecture is not None and model.architecture not in model_architectures():
             problems.append(Problem(("models", i, "architecture"), f"not in the catalog; known: {', '.join(model_architectures())} (or give models[{i}].shape)", model.architecture))
     if config.embeddings.enabled and config.embeddings.pool is not None and config.embeddings.pool not in pools:

@@ -84,6 +84,17 @@ class Autoscaling(ConfigModel):
     scale_down_stabilization_seconds: int = Field(600, ge=0, description="How long load must stay low before replicas are removed.", examples=[600])
 
 
+class Benchmark(ConfigModel):
+    """A one-off `vllm bench serve` Job against the model's Service, with the stack's workload shape
+    (economics.workload); its "Output token throughput" goes into measuredOutputTokensPerSecond."""
+
+    enabled: bool = Field(False, description="Run the benchmark Job after the model is deployed.", examples=[True])
+    num_prompts: int = Field(200, ge=10, le=10000, description="Requests to send (vllm bench serve --num-prompts).", examples=[500])
+    max_concurrency: int | None = Field(
+        None, ge=1, description="Requests in flight (--max-concurrency); default: the batch the plan's estimate packs within the latency target.", examples=[32]
+    )
+
+
 class ModelDeployment(ConfigModel):
     """One vLLM deployment of a model (a Helm release of charts/vllm)."""
 
@@ -116,8 +127,12 @@ class ModelDeployment(ConfigModel):
     shape: ModelShape | None = Field(None, description="Architecture of a model outside the catalog.", examples=[{"params": 8030261248, "layers": 32, "hiddenSize": 4096, "attentionHeads": 32, "kvHeads": 8, "headDim": 128, "intermediateSize": 14336, "vocabSize": 128256, "maxContext": 131072}])
     weight_bits: Literal[4, 8, 16] | None = Field(None, description="Stored weight precision, when neither quantization nor the catalog says it.", examples=[4])
     runtime_overhead_gib: float = Field(2.0, ge=0, description="GPU memory per GPU that is neither weights nor KV cache (CUDA context, activations, CUDA graphs).", examples=[2.0])
+    compare_with: str | None = Field(
+        None, description="Hosted API this model is judged against (its own hosted counterpart); default: economics.compareWith.", examples=["llama-3.1-70b-managed"]
+    )
+    benchmark: Benchmark = Field(Benchmark(), description="Measure, then trust: a vllm bench serve Job with the stack's workload shape.", examples=[{"enabled": True, "numPrompts": 500}])
     measured_output_tokens_per_second: float | None = Field(
-        None, gt=0, description="Output tokens/s one replica sustained in your own benchmark; replaces the roofline estimate in cost figures.", examples=[1850.0]
+        None, gt=0, description="Output tokens/s one replica sustained in your own benchmark (e.g. `vllm bench serve` with your workload shape); replaces the estimate in cost figures.", examples=[1850.0]
     )
 
     @field_validator("lora_adapters")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from infra.catalog import ApiPrice, GpuInstance, api_prices, gpu_instances, with_overrides
+from infra.catalog import ApiPrice, GpuInstance, api_prices, gpu_instance, with_overrides
 from infra.config.base import ConfigModel, Region, config_error
 from infra.config.cluster import AwsCredentials, ClusterConfig, SystemNodes
 from infra.config.delivery import ImageCache, WeightCache
@@ -47,9 +47,9 @@ class StackConfig(ConfigModel):
         return next(p for p in self.gpu_pools if p.name == name)
 
     def instance(self, instance_type: str) -> GpuInstance:
-        """A GPU instance type's catalog entry with this stack's price overrides."""
+        """A GPU instance type's catalog entry in this stack's region, with this stack's price overrides."""
         override = self.catalog.instances.get(instance_type, InstancePrice())
-        return with_overrides(gpu_instances()[instance_type], override.on_demand_usd_hour, override.spot_discount)
+        return with_overrides(gpu_instance(instance_type, self.region), override.on_demand_usd_hour, override.spot_usd_hour, override.spot_discount)
 
     def api_prices(self) -> dict[str, ApiPrice]:
         """The catalog's hosted API prices with this stack's additions and overrides."""

@@ -23,7 +23,7 @@ import yaml
 
 from infra.config import reference as config_reference
 from infra.config.problems import ConfigError
-from infra.offline import report
+from infra.offline import report, whatif_cli
 from infra.offline.diff import PlanDiff, diff_plans
 from infra.offline.mocks import RegisteredResource
 from infra.offline.plan import STACKS_DIR, Plan, StackNotFound, run_plan
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
     reference = commands.add_parser("config-reference", help="print the Markdown reference of every stack config key")
     reference.add_argument("--write", type=Path, metavar="README", help="replace the reference block in this Markdown file instead")
+    whatif_cli.add_parsers(commands)
     return parser
 
 
@@ -213,6 +214,8 @@ def main(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in ("estimate", "advise"):
+        return whatif_cli.run(args)
     if args.command == "config-reference":
         if args.write:
             config_reference.write_into(args.write)

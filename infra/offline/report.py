@@ -21,7 +21,7 @@ SIZING = _ENV.from_string(
 | model | GPU | TP | weights | weights GiB | KV cache GiB | KV tokens | full-length seqs | fits | output tok/s per replica |
 |---|---|---|---|---|---|---|---|---|---|
 {% for s in sizing %}
-| {{ s.model }} | {{ s.tensor_parallel }}x {{ s.gpu }} ({{ s.instance_type }}) | {{ s.tensor_parallel }} | {{ s.weight_bits }}-bit{{ " " ~ s.quantization if s.quantization else "" }} | {{ "%.1f"|format(s.fit.weights_gib) }} | {{ "%.1f"|format(s.fit.kv_cache_gib) }} | {{ "{:,}".format(s.fit.kv_cache_tokens) }} | {{ s.fit.max_full_length_sequences }} of {{ s.max_model_len }} | {{ "yes" if s.fits else "NO" }} | {{ "{:,.0f}".format(s.output_tokens_per_second) }} ({{ s.throughput_source }}) |
+| {{ s.model }} | {{ s.tensor_parallel }}x {{ s.gpu }} ({{ s.instance_type }}) | {{ s.tensor_parallel }} | {{ s.weight_bits }}-bit{{ " " ~ s.quantization if s.quantization else "" }} | {{ "%.1f"|format(s.fit.weights_gib) }} | {{ "%.1f"|format(s.fit.kv_cache_gib) }} | {{ "{:,}".format(s.fit.kv_cache_tokens) }} | {{ s.fit.max_full_length_sequences }} of {{ s.max_model_len }} | {{ "yes" if s.fits else "NO" }} | {{ "{:,.0f}".format(s.output_tokens_per_second) }}{% if not s.measured %} ({{ "{:,.0f}".format(s.band[0]) }}-{{ "{:,.0f}".format(s.band[1]) }}){% endif %}, {{ s.throughput_source }}; batch {{ s.estimate.batch }} ({{ s.estimate.limited_by }}) |
 {% endfor %}
 """
 )

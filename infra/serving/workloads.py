@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,22 @@ def await_seconds(model: ModelDeployment, startup_minutes: int) -> int:
     """Pulumi's wait for the on-demand Deployment: each replica's startup budget in turn (a rollout
     replaces them one by one), plus the autoscaler's wait for a new node."""
     return model.replicas.baseline * startup_minutes * 60 + NODE_PROVISION_SECONDS
+BENCHMARK_OFF = {"enabled": False, "promptTokens": 512, "outputTokens": 256, "numPrompts": 200, "maxConcurrency": 32}
+
+
+def benchmark_values(model: ModelDeployment, prompt_tokens: int, output_tokens: int, planned_batch: int) -> dict[str, Any]:
+    """The benchmark Job's values: the stack's request shape, at the plan's batch unless set. Off, they are
+    constant, so a change in sizing does not touch the chart's inputs."""
+    b = model.benchmark
+    if not b.enabled:
+        return {**BENCHMARK_OFF}
+    return {
+        "enabled": b.enabled,
+        "promptTokens": prompt_tokens,
+        "outputTokens": output_tokens,
+        "numPrompts": b.num_prompts,
+        "maxConcurrency": b.max_concurrency or max(1, planned_batch),
+    }
 
 
 def vllm_values(
@@ -91,8 +107,10 @@ def vllm_values(
     images: ImageMirror = ImageMirror(),
     weights: dict[str, Any] | None = None,
     compile_cache: str = "",
+    benchmark: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The chart values of one model, from its stack config and its placement."""
+    """The chart values of one model, from its stack config and the deployment model (`benchmark`: from
+    `benchmark_values`)."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
     return {
         # vLLM 0.33.0: the newest release on PyPI (`pip index versions vllm`, read 2026-11-24); the image tag follows it.
@@ -140,6 +158,7 @@ def vllm_values(
         "spotDrain": {"terminationGracePeriodSeconds": SPOT_GRACE_SECONDS, "preStopSleepSeconds": SPOT_PRE_STOP_SECONDS},
         "serviceMonitor": {"enabled": monitored, "interval": "15s", "labels": {}},
         "networkPolicy": network_policy(fallback.enabled),
+        "benchmark": benchmark or {**BENCHMARK_OFF},
         "autoscaling": {
             "enabled": model.autoscaling.enabled,
             "maxSpotReplicas": model.autoscaling.max_spot_replicas,
@@ -173,6 +192,8 @@ class ServingArgs:
     weight_cache: WeightCache = WeightCache()
     weights_bucket: pulumi.Input[str] | None = None  # the weight cache's bucket; None without one
     compile_cache: dict[str, str] = field(default_factory=dict)  # per model: host directory for vLLM's compile caches
+    benchmarks: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # per model name, from benchmark_values
+    benchmarks: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # per model name, from benchmark_values
 
 
 class Serving(pulumi.ComponentResource):
@@ -228,6 +249,7 @@ class Serving(pulumi.ComponentResource):
                     weights=self._weights(name, model, args),
                     compile_cache=args.compile_cache.get(model.name, ""),
                     placement=args.placement,
+                    benchmark=args.benchmarks.get(model.name),
                 ),
                 opts=in_namespace,
             )
