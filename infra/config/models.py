@@ -114,6 +114,12 @@ class ModelDeployment(ConfigModel):
     shape: ModelShape | None = Field(None, description="Architecture of a model outside the catalog.", examples=[{"params": 8030261248, "layers": 32, "hiddenSize": 4096, "attentionHeads": 32, "kvHeads": 8, "headDim": 128, "intermediateSize": 14336, "vocabSize": 128256, "maxContext": 131072}])
     weight_bits: Literal[4, 8, 16] | None = Field(None, description="Stored weight precision, when neither quantization nor the catalog says it.", examples=[4])
     runtime_overhead_gib: float = Field(2.0, ge=0, description="GPU memory per GPU that is neither weights nor KV cache (CUDA context, activations, CUDA graphs).", examples=[2.0])
+    fallback: str | None = Field(
+        None,
+        pattern=r"^(none|(anthropic|openai)/[\w.:-]+)$",
+        description="Hosted model this model falls back to (anthropic/<model> or openai/<model>), or none; default: fallback.hostedModel.",
+        examples=["openai/gpt-4o-mini"],
+    )
     measured_output_tokens_per_second: float | None = Field(
         None, gt=0, description="Output tokens/s one replica sustained in your own benchmark; replaces the roofline estimate in cost figures.", examples=[1850.0]
     )
