@@ -10,6 +10,7 @@ from infra import PROJECT
 from infra.catalog import model_architectures
 from infra.config.cluster import NewVpc
 from infra.config.problems import Problem
+from infra.config.serving import hosted_models_in_use
 from infra.config.stack import StackConfig
 
 
@@ -82,10 +83,41 @@ def advisories(config: StackConfig) -> list[str]:
             notes.append(f"{where}.revision is {model.revision!r}: pin a commit hash so every replica loads the same weights")
         if model.quantization == "awq":
             notes.append(f"{where}.quantization is 'awq', which selects vLLM's slow AWQ kernel; 'awq_marlin' (or null) uses the fast one")
-    fallback = config.fallback
-    key = f"{fallback.provider}ApiKey"
-    if fallback.enabled and pulumi.Config(PROJECT).get(key) is None:
-        notes.append(f"{PROJECT}:fallback.hostedModel is {fallback.hosted_model} but {PROJECT}:{key} is not set: the fallback will be refused (401) until you run pulumi config set --secret {PROJECT}:{key} ...")
     return notes
+
+
+def _set(key: str) -> bool:
+    return pulumi.Config(PROJECT).get(key) is not None
+
+
+def _set_secret(key: str) -> str:
+    return f"pulumi config set --secret {PROJECT}:{key} <value>"
+
+
+def secret_requirements(config: StackConfig) -> list[Problem]:
+    """Secrets the stack needs to be safe and to work: `pulumi up` refuses without them, the offline plan
+    (which never has secrets) lists them as warnings."""
+    problems = []
+    fallback = config.fallback
+    if fallback.enabled and not _set("apiKey") and not fallback.allow_anonymous:
+        problems.append(
+            Problem(
+                ("apiKey",),
+                f"not set, so the router would serve anyone who reaches it: {_set_secret('apiKey')} (or opt in with {PROJECT}:fallback.allowAnonymous: true)",
+                "[not set]",
+            )
+        )
+    for hosted in hosted_models_in_use(config.models, fallback):
+        key = f"{hosted.split('/', 1)[0]}ApiKey"
+        if not _set(key):
+            problems.append(Problem((key,), f"not set, but the router calls {hosted} (a fallback or hosted route): {_set_secret(key)}", "[not set]"))
+    monitoring = config.monitoring
+    if monitoring.enabled and monitoring.grafana and not _set("grafanaAdminPassword"):
+        problems.append(Problem(("grafanaAdminPassword",), f"not set, and Grafana must not keep its chart's default password: {_set_secret('grafanaAdminPassword')}", "[not set]"))
+    alerting = monitoring.alerting
+    for receiver, key in ((alerting.slack, "alertSlackWebhookUrl"), (alerting.pagerduty, "alertPagerdutyRoutingKey")):
+        if monitoring.enabled and receiver is not None and not _set(key):
+            problems.append(Problem((key,), f"not set, but monitoring.alerting names this receiver: {_set_secret(key)}", "[not set]"))
+    return problems
 
 

@@ -5,6 +5,8 @@ Only this package reads `pulumi.Config`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +15,7 @@ from pulumi.runtime import config as pulumi_runtime_config
 from pydantic import ValidationError
 
 from infra import PROJECT
-from infra.config.checks import cross_checks
+from infra.config.checks import cross_checks, secret_requirements
 from infra.config.problems import ConfigError, Problem, problem_from
 from infra.config.stack import StackConfig
 
@@ -24,7 +26,30 @@ SECRET_KEYS = {
     "apiKey": "API key clients must send (the router's master key, and VLLM_API_KEY in the vLLM pods)",
     "anthropicApiKey": "Anthropic API key for a fallback.hostedModel of anthropic/...",
     "openaiApiKey": "OpenAI API key for a fallback.hostedModel of openai/...",
+    "grafanaAdminPassword": "Grafana's admin password (user admin)",
+    "alertSlackWebhookUrl": "Slack incoming-webhook URL for monitoring.alerting.slack",
+    "alertPagerdutyRoutingKey": "PagerDuty Events API v2 routing key for monitoring.alerting.pagerduty",
+    "alertWebhookToken": "Bearer token sent to monitoring.alerting.webhook.url (optional)",
 }
+
+_offline_plan = False
+
+
+def is_offline_plan() -> bool:
+    """True while the offline plan runs the program: it never has secrets, so what `pulumi up` refuses
+    for want of one (see checks.secret_requirements) is only a warning there."""
+    return _offline_plan
+
+
+@contextmanager
+def offline_plan() -> Iterator[None]:
+    """Mark the program run inside as the offline plan (infra/offline/plan.py)."""
+    global _offline_plan
+    previous, _offline_plan = _offline_plan, True
+    try:
+        yield
+    finally:
+        _offline_plan = previous
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,10 @@ class Secrets:
     api_key: pulumi.Output[str] | None = None
     anthropic_api_key: pulumi.Output[str] | None = None
     openai_api_key: pulumi.Output[str] | None = None
+    grafana_admin_password: pulumi.Output[str] | None = None
+    alert_slack_webhook_url: pulumi.Output[str] | None = None
+    alert_pagerduty_routing_key: pulumi.Output[str] | None = None
+    alert_webhook_token: pulumi.Output[str] | None = None
 
 
 def _secret_problems() -> list[Problem]:
@@ -53,6 +82,10 @@ def load_secrets() -> Secrets:
         api_key=config.get_secret("apiKey"),
         anthropic_api_key=config.get_secret("anthropicApiKey"),
         openai_api_key=config.get_secret("openaiApiKey"),
+        grafana_admin_password=config.get_secret("grafanaAdminPassword"),
+        alert_slack_webhook_url=config.get_secret("alertSlackWebhookUrl"),
+        alert_pagerduty_routing_key=config.get_secret("alertPagerdutyRoutingKey"),
+        alert_webhook_token=config.get_secret("alertWebhookToken"),
     )
 
 
@@ -88,5 +121,10 @@ def raw_from_pulumi() -> dict[str, Any]:
 
 
 def load() -> StackConfig:
-    """The current stack's validated configuration."""
-    return parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems())
+    """The current stack's validated configuration. Under `pulumi up` a missing secret the stack needs
+    is an error; the offline plan lists it among its warnings instead (checks.secret_requirements)."""
+    config = parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems())
+    missing = secret_requirements(config)
+    if missing and not is_offline_plan():
+        raise ConfigError(pulumi.get_stack(), missing)
+    return config

@@ -20,7 +20,8 @@ import yaml
 
 from infra import PROJECT, REPO_ROOT
 from infra.capacity.sizing import ModelSizing
-from infra.config.checks import advisories
+from infra.config.checks import advisories, secret_requirements
+from infra.config.load import offline_plan
 from infra.deployment import Deployment
 from infra.offline import helm
 from infra.offline.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
@@ -127,12 +128,13 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR) -> Plan:
     pulumi.runtime.set_all_config(values, secret_keys)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     derived: list[Deployment] = []
-    pulumi.runtime.test(lambda: derived.append(run()))()
+    with offline_plan():
+        pulumi.runtime.test(lambda: derived.append(run()))()
     resources = monitor.registered()
     (deployment,) = derived
     return Plan(
         deployment=deployment,
         resources=resources,
         manifests=render_local_charts(resources),
-        warnings=advisories(deployment.config) + list(deployment.warnings),
+        warnings=[f"{p} (pulumi up refuses until it is set)" for p in secret_requirements(deployment.config)] + advisories(deployment.config) + list(deployment.warnings),
     )
