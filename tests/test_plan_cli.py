@@ -55,6 +55,8 @@ def test_plan_of_a_bad_stack_exits_2_with_the_message_on_stderr():
 def test_pulumi_runs_the_infra_folder_as_the_program():
     """Pulumi's Python host executes `main: infra/` with runpy; that path must build the stack."""
     values, secrets = read_stack_config(stack_file("dev"))
+    given = {f"{PROJECT}:{key}": "decrypted-value" for key in ("apiKey", "openaiApiKey", "grafanaAdminPassword")}  # `pulumi up` refuses without them
+    values, secrets = values | given, secrets + list(given)
     mocks = PlanMocks("us-east-1")
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.settings.ROOT.set(None)

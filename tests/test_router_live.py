@@ -293,6 +293,20 @@ def test_a_backend_dying_mid_stream_reaches_the_client_as_an_error_not_a_normal_
     assert not any(p.get("choices") and p["choices"][0].get("finish_reason") == "stop" for p in payloads)
 
 
+def test_when_model_and_fallback_both_hang_the_client_gets_an_error_after_two_timeouts(router):
+    for name in ("llama-8b", "openai"):
+        router.backends[name].set("hang")
+    try:
+        status, body, seconds = router.chat("llama-8b")
+    finally:
+        for name in ("llama-8b", "openai"):
+            router.backends[name].set("ok")
+    MEASURED["both_hang_error_s"] = seconds
+    MEASURED["both_hang_status"] = status
+    assert status >= 400 and "error" in body
+    assert 2 * TIMEOUT - 0.2 < seconds < 2 * TIMEOUT + 2  # Fallback.worst_case_seconds with timeoutRetries 0
+
+
 # --- metrics (last: the scenarios above have run) -------------------------------------------------
 
 
@@ -306,6 +320,7 @@ def test_metrics_carry_requests_latency_fallbacks_and_cooldowns(router):
         'litellm_deployment_successful_fallbacks_total{',
         'litellm_deployment_cooled_down_total{',
         'litellm_deployment_failure_responses_total{',
+        'litellm_deployment_failed_fallbacks_total{',
     ):
         assert series in text, series
     fallbacks = [line for line in text.splitlines() if line.startswith("litellm_deployment_successful_fallbacks_total{")]

@@ -55,6 +55,7 @@ def cross_checks(config: StackConfig) -> list[Problem]:
             problems.append(Problem(("models", i, "architecture"), f"not in the catalog; known: {', '.join(model_architectures())} (or give models[{i}].shape)", model.architecture))
     if config.embeddings.enabled and config.embeddings.pool is not None and config.embeddings.pool not in pools:
         problems.append(Problem(("embeddings", "pool"), f"no such GPU pool; pools: {', '.join(pools)} (or null for CPU)", config.embeddings.pool))
+    problems += _router_checks(config)
     economics = config.economics
     if economics.compare_with is not None and economics.compare_with not in config.api_prices():
         problems.append(Problem(("economics", "compareWith"), f"no such API in the catalog or catalog.apiPrices; known: {', '.join(config.api_prices())}", economics.compare_with))
@@ -72,6 +73,19 @@ def cross_checks(config: StackConfig) -> list[Problem]:
     return problems
 
 
+
+
+def _router_checks(config: StackConfig) -> list[Problem]:
+    problems = []
+    fallback = config.fallback
+    lb = fallback.load_balancer
+    if lb.enabled and not lb.source_cidrs:
+        problems.append(Problem(("fallback", "loadBalancer", "sourceCidrs"), "a load balancer needs an explicit allow-list of client CIDRs, e.g. [\"10.0.0.0/8\"]", []))
+    routes = {m.name for m in config.models} | {a.name for m in config.models for a in m.lora_adapters}
+    for i, hosted in enumerate(fallback.hosted_models):
+        if hosted.name in routes:
+            problems.append(Problem(("fallback", "hostedModels", i, "name"), "already the name of a model or adapter route", hosted.name))
+    return problems
 
 
 def advisories(config: StackConfig) -> list[str]:
