@@ -32,6 +32,7 @@ from tests.fake_backends import FakeBackend
 PROXY = Path(os.environ.get("LLM_SERVING_LITELLM", ROOT / ".venv" / "litellm" / "bin" / "litellm"))
 TIMEOUT, COOLDOWN, ALLOWED_FAILS, RETRIES = 2, 4, 1, 1
 MEASURED: dict[str, float] = {}
+SEEN: dict[str, str] = {}  # what clients got in the failure cases, printed with the times
 
 
 def live_stack(config: dict) -> None:
@@ -159,6 +160,7 @@ def router(tmp_path_factory):
         for backend in backends.values():
             backend.stop()
         print("\nrouter live measurements:", json.dumps({k: round(v, 2) for k, v in MEASURED.items()}))
+        print("router live answers:", json.dumps(SEEN))
 
 
 # --- routes, auth --------------------------------------------------------------------------------
@@ -203,6 +205,7 @@ def test_clients_cannot_call_the_fallback_routes(router):
     for name in hidden:
         status, body, _ = router.chat(name)
         assert status == 404, body
+        SEEN["fallback_route_called_directly"] = json.dumps(body)[:200]
     assert len(router.backends["anthropic"].calls) + len(router.backends["openai"].calls) == before
 
 
@@ -288,6 +291,7 @@ def test_a_backend_dying_mid_stream_reaches_the_client_as_an_error_not_a_normal_
         router.backends["llama-8b"].set("ok")
     assert status == 200  # the headers went out with the first chunk
     payloads = [json.loads(e.removeprefix("data: ")) for e in events if e != "data: [DONE]"]
+    SEEN["mid_stream_last_event"] = events[-1][:300]
     assert "data: [DONE]" not in events
     assert "error" in payloads[-1], payloads[-1]
     assert not any(p.get("choices") and p["choices"][0].get("finish_reason") == "stop" for p in payloads)
@@ -303,6 +307,7 @@ def test_when_model_and_fallback_both_hang_the_client_gets_an_error_after_two_ti
             router.backends[name].set("ok")
     MEASURED["both_hang_error_s"] = seconds
     MEASURED["both_hang_status"] = status
+    SEEN["both_hang_body"] = json.dumps(body)[:300]
     assert status >= 400 and "error" in body
     assert 2 * TIMEOUT - 0.2 < seconds < 2 * TIMEOUT + 2  # Fallback.worst_case_seconds with timeoutRetries 0
 

@@ -55,7 +55,7 @@ class Fallback(ConfigModel):
     timeout_seconds: int = Field(60, ge=1, le=600, description="Per-attempt timeout (self-hosted and hosted) before retrying or falling back.", examples=[60])
     retries: int = Field(1, ge=0, le=5, description="Retries of a 5xx on the same model before falling back (a 429 falls back at once).", examples=[1])
     timeout_retries: int = Field(0, ge=0, le=2, description="Retries of a timed-out request on the same model before falling back (each costs timeoutSeconds).", examples=[0])
-    allowed_fails: int = Field(3, ge=1, le=100, description="Failures a backend may have within cooldownSeconds; one more and it is skipped for cooldownSeconds.", examples=[3])
+    allowed_fails: int = Field(3, ge=1, le=100, description="Failed requests a model may have within cooldownSeconds; one more and it is skipped (straight to its fallback) for cooldownSeconds.", examples=[3])
     cooldown_seconds: int = Field(30, ge=1, le=3600, description="How long a failing backend is skipped.", examples=[30])
     replicas: int = Field(2, ge=1, description="Router replicas.", examples=[2])
     allow_anonymous: bool = Field(False, description="Serve clients without an API key when llm-serving:apiKey is unset (otherwise `pulumi up` refuses).", examples=[False])

@@ -10,7 +10,8 @@ refuses those names from clients, and the router reaches them only as fallbacks.
 Why these settings (LiteLLM 1.106.2, litellm/router_utils/cooldown_handlers.py and litellm/router.py):
 - `allowed_fails` equal to LiteLLM's default (3) counts as unset, and unset means a model group with one
   deployment (each of ours) is never cooled down. `allowed_fails_policy` with every failure type set is
-  honoured for any number, single deployment or not: more than N failures within `cooldown_time` skip
+  honoured for any number, single deployment or not: more than N failed requests (retries of one request
+  count once, measured) within `cooldown_time` skip
   the deployment for `cooldown_time`.
 - `num_retries` alone retries a timeout on the same backend before falling back (2 x timeout for a hang);
   `retry_policy` retries 5xx `retries` times, a 429 never (it falls back at once) and a timeout
