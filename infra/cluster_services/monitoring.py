@@ -42,7 +42,8 @@ def prometheus_stack_values(monitoring: Monitoring, receiver_keys: frozenset[str
     alertmanager_spec: dict = {"nodeSelector": on_system_nodes}
     if receiver_keys:
         alertmanager_spec["secrets"] = [RECEIVERS_SECRET]  # mounted at /etc/alertmanager/secrets/<name>/
-    # EKS runs the control plane out of reach: nothing can scrape these, and their rules would fire forever.
+    # EKS runs the control plane out of reach: nothing can scrape these, and their rules would fire forever
+    # (kube-prometheus-stack 79.7.1 values.yaml: kubeControllerManager/kubeScheduler/kubeEtcd/kubeProxy.enabled).
     unscrapable = {component: {"enabled": False} for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")}
     return unscrapable | {
         "prometheus": {
@@ -63,7 +64,8 @@ def prometheus_stack_values(monitoring: Monitoring, receiver_keys: frozenset[str
         "alertmanager": {"config": alertmanager_config(monitoring.alerting, WEBHOOK_TOKEN_KEY in receiver_keys), "alertmanagerSpec": alertmanager_spec},
         "grafana": {
             "enabled": monitoring.grafana,
-            # The admin password comes from a Secret the program makes from a Pulumi secret, never the chart's default.
+            # The admin password comes from a Secret the program makes from a Pulumi secret, never the chart's default
+            # (grafana chart in kube-prometheus-stack 79.7.1: admin.existingSecret, userKey, passwordKey).
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET if grafana_secret else "", "userKey": "admin-user", "passwordKey": "admin-password"},
             "nodeSelector": on_system_nodes,
             "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}},
