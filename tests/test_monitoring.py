@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from infra.catalog import _load
+from infra.offline import plan as plan_module
 from infra.serving.embeddings import TEI_IMAGE_TAGS
 from tests.conftest import of_type, stack_config
 
@@ -282,8 +283,6 @@ def test_prod_pages_pagerduty_for_critical_and_posts_warnings_to_slack(plan_of, 
 
 
 def test_receiver_credentials_and_grafana_password_are_kubernetes_secrets_never_in_the_plan(plan_of, write_stack, monkeypatch):
-    from infra.offline import plan as plan_module
-
     slack, pager, grafana = "https://hooks.slack.com/services/T000/B000/XXXXSECRET", "pd-routing-key-0123456789", "grafana-pass-0123456789"
     real_reader = plan_module.read_stack_config
 
