@@ -5,9 +5,9 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: setup promtool plan test clean
+.PHONY: setup promtool amtool plan test clean
 
-setup: $(VENV)/.installed $(VENV)/bin/helm $(VENV)/checkov/bin/checkov promtool
+setup: $(VENV)/.installed $(VENV)/bin/helm $(VENV)/checkov/bin/checkov $(VENV)/litellm/bin/litellm promtool amtool
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,8 +22,19 @@ $(VENV)/checkov/bin/checkov: | $(VENV)/.installed
 	python3 -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 
+# The LiteLLM proxy for the live router test, at the router image's exact version (infra/serving/router.py,
+# LITELLM_VERSION); prisma because the image has it (LiteLLM's auth error path imports it).
+LITELLM_VERSION := $(shell sed -n 's/^LITELLM_VERSION = "\(.*\)"/\1/p' infra/serving/router.py)
+$(VENV)/litellm/bin/litellm: infra/serving/router.py | $(VENV)/.installed
+	python3 -m venv $(VENV)/litellm
+	$(VENV)/litellm/bin/pip install --quiet --disable-pip-version-check 'litellm[proxy]==$(LITELLM_VERSION)' prometheus_client==0.26.0 prisma==0.15.0
+	touch $@
+
 promtool:
 	@scripts/install_promtool.sh
+
+amtool:
+	@scripts/install_amtool.sh
 
 plan: setup
 	$(PYTHON) -m infra plan --stack $(STACK)

@@ -151,7 +151,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
     default_storage_class(f"{name}-gp3", opts=on_cluster)
     monitoring = None
     if config.monitoring.enabled:
-        monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(deployment), opts=on_cluster)
+        monitoring = MonitoringStack(f"{name}-monitoring", monitoring_args(deployment, secrets), opts=on_cluster)
     pod_autoscaler = keda(f"{name}-keda", opts=on_cluster, images=images) if any(m.autoscaling.enabled for m in config.models) else None
     if config.models or config.embeddings.enabled or config.fallback.enabled:
         # Monitoring and KEDA for their CRDs (ServiceMonitor, ScaledObject); the GPU node groups and the
@@ -199,7 +199,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
     return preflight
 
 
-def monitoring_args(deployment: Deployment) -> MonitoringArgs:
+def monitoring_args(deployment: Deployment, secrets: Secrets = Secrets()) -> MonitoringArgs:
     """Node prices and configured cost per pool, and the API price to break even with, for the rules."""
     pools = [PoolPrice(p.pool, p.on_demand_usd_hour, p.spot_usd_hour, round(p.hourly_usd, 4)) for p in deployment.pools]
     return MonitoringArgs(
@@ -207,12 +207,14 @@ def monitoring_args(deployment: Deployment) -> MonitoringArgs:
         pools=pools,
         serving_namespace=SERVING_NAMESPACE,
         break_even_usd_per_million=deployment.break_even_usd_per_million_tokens,
+        model_floors={m.name: m.replicas.baseline for m in deployment.config.models},
+        secrets=secrets,
     )
 
 
 def run(mode: Mode = Mode.DEPLOY) -> tuple[Deployment, Preflight]:
     """Entry point under `pulumi up` / `pulumi preview` (Mode.DEPLOY) and of the offline plan
     (Mode.PLAN): validate, derive the deployment model, pre-flight, then build."""
-    deployment = derive(pulumi.get_stack(), load())
+    deployment = derive(pulumi.get_stack(), load(mode))
     preflight = build(deployment, load_secrets(), mode)
     return deployment, preflight

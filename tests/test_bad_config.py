@@ -124,6 +124,8 @@ def test_the_pulumi_program_refuses_the_same_stack_before_creating_anything():
     from tests.conftest import ROOT
 
     values, secrets = read_stack_config(stack_file("llama-70b-16-bit-on-one-80gb-gpu", BAD_STACKS))
+    given = {f"{PROJECT}:{key}": "decrypted-value" for key in ("apiKey", "openaiApiKey", "anthropicApiKey", "grafanaAdminPassword")}
+    values, secrets = values | given, secrets + list(given)  # the secrets `pulumi up` needs, so the sizing error is the one left
     monitor = RecordingMonitor(PlanMocks("us-east-1"))
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config(values, secrets)

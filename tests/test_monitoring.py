@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from infra.catalog import _load
+from infra.offline import plan as plan_module
 from infra.serving.embeddings import TEI_IMAGE_TAGS
 from tests.conftest import of_type, stack_config
 
@@ -244,3 +245,121 @@ def test_monitoring_stack_values(example_plan):
     dcgm = charts["dcgm-exporter"]["values"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in dcgm["tolerations"]
     assert dcgm["serviceMonitor"]["relabelings"] == [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node", "action": "replace"}]
+
+
+# --- alerts that reach someone --------------------------------------------------------------------
+
+AMTOOL = shutil.which("amtool")
+
+
+def alertmanager_values(plan) -> dict:
+    charts = {c.inputs["chart"]: c.inputs for c in of_type(plan, "kubernetes:helm.sh/v4:Chart") if "repositoryOpts" in c.inputs}
+    return charts["kube-prometheus-stack"]["values"]
+
+
+def test_rendered_alertmanager_config_passes_amtool_and_holds_no_credential(example_plan, tmp_path):
+    assert AMTOOL, "amtool missing: run `make setup` (scripts/install_amtool.sh)"
+    values = alertmanager_values(example_plan)
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(values["alertmanager"]["config"]))
+    result = subprocess.run([AMTOOL, "check-config", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = path.read_text()
+    assert "hooks.slack.com" not in text and "routing_key:" not in text and "api_url:" not in text
+    assert all(values[c] == {"enabled": False} for c in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"))
+
+
+def test_prod_pages_pagerduty_for_critical_and_posts_warnings_to_slack(plan_of, tmp_path):
+    values = alertmanager_values(plan_of("prod"))
+    config = values["alertmanager"]["config"]
+    routes = {r["receiver"]: r for r in config["route"]["routes"]}
+    assert routes["pagerduty"]["matchers"] == ['severity =~ "critical"'] and routes["slack"]["matchers"] == ['severity =~ "critical|warning"']
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert receivers["pagerduty"]["pagerduty_configs"][0]["routing_key_file"] == "/etc/alertmanager/secrets/alert-receivers/pagerduty-routing-key"
+    (path := tmp_path / "am.yaml").write_text(yaml.safe_dump(config))
+    for labels, expected in (("severity=critical alertname=X", "pagerduty,slack"), ("severity=warning alertname=X", "slack"), ("severity=info alertname=X", "null")):
+        result = subprocess.run([AMTOOL, "config", "routes", "test", "--config.file", str(path), *labels.split()], capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == expected, (labels, result.stdout, result.stderr)
+
+
+def test_receiver_credentials_and_grafana_password_are_kubernetes_secrets_never_in_the_plan(plan_of, write_stack, monkeypatch):
+    slack, pager, grafana = "https://hooks.slack.com/services/T000/B000/XXXXSECRET", "pd-routing-key-0123456789", "grafana-pass-0123456789"
+    real_reader = plan_module.read_stack_config
+
+    def decrypted(path):
+        values, secret_keys = real_reader(path)
+        given = {"llm-serving:alertSlackWebhookUrl": slack, "llm-serving:alertPagerdutyRoutingKey": pager, "llm-serving:grafanaAdminPassword": grafana}
+        return values | given, secret_keys + list(given)
+
+    monkeypatch.setattr(plan_module, "read_stack_config", decrypted)
+    plan = plan_module.run_plan("prod")
+    printed = json.dumps(plan.to_json())
+    assert slack not in printed and pager not in printed and grafana not in printed
+    secrets = {s.inputs["metadata"]["name"] for s in of_type(plan, "kubernetes:core/v1:Secret")}
+    assert {"alert-receivers", "grafana-admin"} <= secrets
+    values = alertmanager_values(plan)
+    assert values["alertmanager"]["alertmanagerSpec"]["secrets"] == ["alert-receivers"]
+    assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
+    assert not any("grafanaAdminPassword" in w or "alertPagerdutyRoutingKey" in w for w in plan.warnings)
+
+
+def test_model_below_its_floor_pages_and_a_full_model_does_not(plan_of, tmp_path):
+    plan = plan_of("prod")
+    floor = alert(plan, "ModelBelowReplicaFloor")
+    assert floor["labels"] == {"severity": "critical", "model": "llama-70b"}
+
+    def fired(ready_count: int) -> dict:
+        annotations = {k: v.replace("{{ $value }}", str(ready_count)) for k, v in floor["annotations"].items()}
+        return {"exp_labels": floor["labels"], "exp_annotations": annotations}
+
+    ready = lambda n: {"series": 'kube_deployment_status_replicas_available{namespace="llm-serving",deployment="llama-70b-on-demand"}', "values": f"{n}x20"}
+    spot = {"series": 'kube_deployment_status_replicas_available{namespace="llm-serving",deployment="llama-70b-spot"}', "values": "2x20"}
+    result = promtool_unit_tests(plan, tmp_path, [
+        {"interval": "1m", "input_series": [ready(0), spot], "alert_rule_test": [
+            {"eval_time": "3m", "alertname": "ModelBelowReplicaFloor", "exp_alerts": []},
+            {"eval_time": "10m", "alertname": "ModelBelowReplicaFloor", "exp_alerts": [fired(2)]}]},
+        {"interval": "1m", "input_series": [ready(1), spot], "alert_rule_test": [{"eval_time": "10m", "alertname": "ModelBelowReplicaFloor", "exp_alerts": []}]},
+        {"interval": "1m", "input_series": [], "alert_rule_test": [{"eval_time": "10m", "alertname": "ModelBelowReplicaFloor", "exp_alerts": [fired(0)]}]},
+    ])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def firing_only(plan, folder: Path, tests: list[dict]) -> subprocess.CompletedProcess:
+    """`promtool test rules` on when alerts fire and with which labels: annotations (which quote live values) left out."""
+    groups = [{**g, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in g["rules"]]} for g in rule_groups(plan)]
+    (folder / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    (folder / "test.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}))
+    return promtool("test", "rules", "test.yaml", cwd=folder)
+
+
+def test_gpu_pod_pending_too_long_fires_only_for_gpu_pods(plan_of, tmp_path):
+    plan = plan_of("prod")
+    window = int(alert(plan, "GpuPodPendingTooLong")["for"].removesuffix("m"))
+    pending = lambda pod: {"series": f'kube_pod_status_phase{{namespace="llm-serving",pod="{pod}",phase="Pending"}}', "values": "1x40"}
+    gpu = {"series": 'kube_pod_container_resource_requests{namespace="llm-serving",pod="llama-70b-spot-x",container="vllm",resource="nvidia_com_gpu"}', "values": "4x40"}
+    cpu = {"series": 'kube_pod_container_resource_requests{namespace="llm-serving",pod="router-y",container="litellm",resource="cpu"}', "values": "0.5x40"}
+    expected = {"severity": "warning", "namespace": "llm-serving", "pod": "llama-70b-spot-x"}
+    result = firing_only(plan, tmp_path, [
+        {"interval": "1m", "input_series": [pending("llama-70b-spot-x"), pending("router-y"), gpu, cpu], "alert_rule_test": [
+            {"eval_time": f"{window - 2}m", "alertname": "GpuPodPendingTooLong", "exp_alerts": []},
+            {"eval_time": f"{window + 2}m", "alertname": "GpuPodPendingTooLong", "exp_alerts": [{"exp_labels": expected}]}]},
+    ])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fallback_rate_and_failing_fallbacks_alert_on_litellm_metrics(plan_of, tmp_path):
+    plan = plan_of("prod")
+    total = {"series": 'litellm_proxy_total_requests_metric_total{requested_model="llama-70b"}', "values": "0+600x40"}  # 10 requests/s
+    fell_back = lambda per_minute: {"series": 'litellm_deployment_successful_fallbacks_total{requested_model="llama-70b",fallback_model="hosted-fallback:anthropic/claude-3-5-sonnet-20240620"}', "values": f"0+{per_minute}x40"}
+    failed = {"series": 'litellm_deployment_failed_fallbacks_total{requested_model="llama-70b",fallback_model="hosted-fallback:anthropic/claude-3-5-sonnet-20240620"}', "values": "0x10 1+1x30"}
+    result = firing_only(plan, tmp_path, [
+        {"interval": "1m", "input_series": [total, fell_back(60)], "alert_rule_test": [  # 1 of 10 fell back: above prod's 5 %
+            {"eval_time": "30m", "alertname": "RouterFallbackRateHigh", "exp_alerts": [{"exp_labels": {"severity": "warning"}}]}]},
+        {"interval": "1m", "input_series": [total, fell_back(6)], "alert_rule_test": [  # 1 %: quiet
+            {"eval_time": "30m", "alertname": "RouterFallbackRateHigh", "exp_alerts": []}]},
+        {"interval": "1m", "input_series": [failed], "alert_rule_test": [
+            {"eval_time": "5m", "alertname": "HostedFallbackFailing", "exp_alerts": []},
+            {"eval_time": "15m", "alertname": "HostedFallbackFailing", "exp_alerts": [{"exp_labels": {
+                "severity": "critical", "requested_model": "llama-70b", "fallback_model": "hosted-fallback:anthropic/claude-3-5-sonnet-20240620"}}]}]},
+    ])
+    assert result.returncode == 0, result.stdout + result.stderr

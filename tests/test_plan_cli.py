@@ -55,6 +55,8 @@ def test_plan_of_a_bad_stack_exits_2_with_the_message_on_stderr():
 
 
 def run_main(values: dict[str, str], secrets: list[str], quotas: dict[str, float]) -> RecordingMonitor:
+    given = {f"{PROJECT}:{key}": "decrypted-value" for key in ("apiKey", "openaiApiKey", "grafanaAdminPassword")}  # `pulumi up` refuses without them
+    values, secrets = values | given, secrets + list(given)
     mocks = PlanMocks("us-east-1", quotas=quotas)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.settings.ROOT.set(None)

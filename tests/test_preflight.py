@@ -8,6 +8,7 @@ import pytest
 
 from infra.capacity.quotas import quota_needs
 from infra.catalog import gpu_instances
+from infra.config.load import SECRET_KEYS
 from infra.config.preflight import EKS_UNSUPPORTED_ZONE_IDS, Mode, principal_of
 from infra.config.problems import ConfigError
 from infra.offline.mocks import CALLER_ARN, zone_id_prefix, zones_of
@@ -18,8 +19,16 @@ ENOUGH = {"L-DB2E81BA": 10_000, "L-417A185B": 10_000, "L-3819A6DF": 10_000, "L-7
 OWN_ACCOUNT = "444455556666"
 
 
+def with_secrets(config):
+    """Every credential the kit reads, set (as `pulumi config set --secret` would): `up` refuses a stack
+    without the ones it needs (tests/test_router_config.py), which is not what these tests are about."""
+    for key in SECRET_KEYS:
+        config[f"llm-serving:{key}"] = {"secure": "v1:placeholder"}
+
+
 def real_values(config):
     """The example stack with its placeholders replaced by values a real account could have."""
+    with_secrets(config)
     config["llm-serving:cluster"]["endpoint"]["publicCidrs"] = ["8.8.8.0/24"]
     config["llm-serving:cluster"]["admins"] = [f"arn:aws:iam::{OWN_ACCOUNT}:role/platform-admin"]
 
@@ -65,9 +74,9 @@ def test_the_plan_warns_about_placeholders_and_still_succeeds(example_plan):
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_up_refuses_the_example_stacks_placeholders_before_creating_anything(plan_of, stack):
+def test_up_refuses_the_example_stacks_placeholders_before_creating_anything(plan_of, write_stack, stack):
     with pytest.raises(ConfigError) as refused:
-        plan_of(stack, mode=Mode.DEPLOY, quotas=ENOUGH)
+        plan_of(*write_stack(stack, base=stack, edit=with_secrets), mode=Mode.DEPLOY, quotas=ENOUGH)
     lines = str(refused.value)
     assert "an RFC 5737 documentation range" in lines and "uses AWS's example account ID" in lines
 

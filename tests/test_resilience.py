@@ -9,6 +9,7 @@ import yaml
 
 from infra.capacity.placement import place
 from infra.offline.graph import gpu_node_groups, gpu_workloads
+from infra.serving.router import FALLBACK_PREFIX, LITELLM_VERSION, fallback_route
 from tests.conftest import of_type, stack_config
 
 
@@ -55,12 +56,16 @@ def test_the_router_routes_every_model_to_its_service_and_falls_back_to_the_host
         assert routes[model["name"]]["api_base"] == f"http://{model['name']}.llm-serving.svc:8000/v1"
         for adapter in model.get("loraAdapters", []):
             assert routes[adapter["name"]]["api_base"] == routes[model["name"]]["api_base"]
-    assert routes["hosted-fallback"]["model"] == fallback["hostedModel"]
-    assert routes["hosted-fallback"]["api_key"] == f"os.environ/{fallback['hostedModel'].split('/')[0].upper()}_API_KEY"
+    hidden = fallback_route(fallback["hostedModel"])
+    assert routes[hidden]["model"] == fallback["hostedModel"]
+    assert routes[hidden]["api_key"] == f"os.environ/{fallback['hostedModel'].split('/')[0].upper()}_API_KEY"
     settings = config["router_settings"]
-    chat = [m["model_name"] for m in config["model_list"] if m["model_info"]["mode"] == "chat" and m["model_name"] != "hosted-fallback"]
-    assert settings["fallbacks"] == [{name: ["hosted-fallback"]} for name in chat]
+    chat = [m["model_name"] for m in config["model_list"] if m["model_info"]["mode"] == "chat" and not m["model_name"].startswith(FALLBACK_PREFIX)]
+    assert settings["fallbacks"] == [{name: [hidden]} for name in chat]
     assert settings["timeout"] == fallback.get("timeoutSeconds", 60) and settings["num_retries"] == fallback.get("retries", 1)
+    # allowed_fails equal to LiteLLM's default counts as unset (no cooldown of a one-deployment route): the policy form is always honoured
+    assert set(settings["allowed_fails_policy"].values()) == {fallback.get("allowedFails", 3)} and "allowed_fails" not in settings
+    assert settings["retry_policy"]["TimeoutErrorRetries"] == fallback.get("timeoutRetries", 0)
     assert all(not str(p.get("api_key", "")).startswith(("sk-", "hf_")) for p in routes.values())  # credentials only by reference
 
 
@@ -70,9 +75,18 @@ def test_the_router_has_health_checks_a_scrape_target_and_a_pdb_from_two_replica
     assert ("PodDisruptionBudget" in kinds) == (kinds["Deployment"]["spec"]["replicas"] > 1)
     (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
     # prod pulls through the image cache (tests/test_weights_and_images.py), dev from ghcr.io
-    assert container["image"].split("/ghcr/")[-1].removeprefix("ghcr.io/").startswith("berriai/litellm:main-v")
+    assert container["image"].endswith(f"berriai/litellm:v{LITELLM_VERSION}")
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveliness"
+
+
+def test_the_router_drains_for_longer_than_its_worst_case_request(example_plan):
+    fallback = stack_config(example_plan.stack)["llm-serving:fallback"]
+    worst = 2 * (1 + fallback.get("timeoutRetries", 0)) * fallback.get("timeoutSeconds", 60)
+    (deployment,) = [o for o in example_plan.manifests["router"] if o["kind"] == "Deployment"]
+    spec = deployment["spec"]["template"]["spec"]
+    pre_stop = int(spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
+    assert spec["terminationGracePeriodSeconds"] > worst + pre_stop
 
 
 def test_on_demand_model_servers_drain_for_at_least_the_request_timeout(example_plan):

@@ -17,13 +17,17 @@ import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
 from infra.capacity.pods import ALERTMANAGER, GRAFANA, PROMETHEUS, Requests
+from infra.cluster_services.alerting import SECRET_NAME as RECEIVERS_SECRET
+from infra.cluster_services.alerting import WEBHOOK_TOKEN_KEY, alertmanager_config, receiver_credentials, receivers_secret
 from infra.cluster_services.dashboards import dashboards_json
 from infra.cluster_services.kube import third_party_chart
+from infra.config.load import Secrets
 from infra.config.monitoring import Monitoring
 from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, MONITORING_NAMESPACE, POOL_LABEL, SYSTEM_ROLE_LABEL
 
 NAMESPACE = MONITORING_NAMESPACE
 MONITORING_CHART = CHARTS_DIR / "llm-monitoring"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,15 @@ def requests(r: Requests) -> dict:
     return {"requests": r.values()}
 
 
-def prometheus_stack_values(monitoring: Monitoring) -> dict:
+def prometheus_stack_values(monitoring: Monitoring, receiver_keys: frozenset[str] = frozenset(), grafana_secret: bool = False) -> dict:
     on_system_nodes = {SYSTEM_ROLE_LABEL: "system"}
-    return {
+    alertmanager_spec: dict = {"nodeSelector": on_system_nodes, "resources": requests(ALERTMANAGER)}
+    if receiver_keys:
+        alertmanager_spec["secrets"] = [RECEIVERS_SECRET]  # mounted at /etc/alertmanager/secrets/<name>/
+    # EKS runs the control plane out of reach: nothing can scrape these, and their rules would fire forever
+    # (kube-prometheus-stack 79.7.1 values.yaml: kubeControllerManager/kubeScheduler/kubeEtcd/kubeProxy.enabled).
+    unscrapable = {component: {"enabled": False} for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")}
+    return unscrapable | {
         "prometheus": {
             "prometheusSpec": {
                 "retention": f"{monitoring.retention_days}d",
@@ -58,9 +68,12 @@ def prometheus_stack_values(monitoring: Monitoring) -> dict:
                 },
             }
         },
-        "alertmanager": {"alertmanagerSpec": {"nodeSelector": on_system_nodes, "resources": requests(ALERTMANAGER)}},
+        "alertmanager": {"config": alertmanager_config(monitoring.alerting, WEBHOOK_TOKEN_KEY in receiver_keys), "alertmanagerSpec": alertmanager_spec},
         "grafana": {
             "enabled": monitoring.grafana,
+            # The admin password comes from a Secret the program makes from a Pulumi secret, never the chart's default
+            # (grafana chart in kube-prometheus-stack 79.7.1: admin.existingSecret, userKey, passwordKey).
+            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET if grafana_secret else "", "userKey": "admin-user", "passwordKey": "admin-password"},
             "nodeSelector": on_system_nodes,
             "resources": requests(GRAFANA),
             "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}},
@@ -92,10 +105,11 @@ DCGM_EXPORTER_VALUES = {
 }
 
 
-def rules_values(monitoring: Monitoring, pools: list[PoolPrice], serving_namespace: str, break_even_usd_per_million: float) -> dict:
+def rules_values(monitoring: Monitoring, pools: list[PoolPrice], serving_namespace: str, break_even_usd_per_million: float, model_floors: dict[str, int] | None = None) -> dict:
     alerts = monitoring.alerts
     return {
         "servingNamespace": serving_namespace,
+        "models": [{"name": name, "floor": floor} for name, floor in (model_floors or {}).items()],
         "pools": [
             {
                 "name": p.name,
@@ -114,6 +128,8 @@ def rules_values(monitoring: Monitoring, pools: list[PoolPrice], serving_namespa
             "ttftP99Seconds": alerts.ttft_p99_seconds,
             "e2eP99Seconds": alerts.e2e_p99_seconds,
             "teiQueue": alerts.tei_queue,
+            "gpuPendingMinutes": alerts.gpu_pending_minutes,
+            "fallbackRatio": alerts.fallback_ratio,
         },
         "dashboards": dashboards_json() if monitoring.grafana else {},
     }
@@ -125,6 +141,8 @@ class MonitoringArgs:
     pools: list[PoolPrice]
     serving_namespace: str
     break_even_usd_per_million: float
+    model_floors: dict[str, int]  # model -> on-demand replicas that must stay ready
+    secrets: Secrets = Secrets()
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -136,12 +154,27 @@ class MonitoringStack(pulumi.ComponentResource):
             f"{name}-namespace", metadata={"name": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "llm-serving"}}, opts=pulumi.ResourceOptions(parent=self)
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        credentials = receiver_credentials(args.secrets)
+        prerequisites = [namespace]
+        if credentials:
+            prerequisites.append(receivers_secret(f"{name}-alert-receivers", NAMESPACE, credentials, in_namespace))
+        grafana_password = args.secrets.grafana_admin_password
+        if grafana_password is not None and args.monitoring.grafana:
+            prerequisites.append(
+                k8s.core.v1.Secret(
+                    f"{name}-grafana-admin",
+                    metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE},
+                    type="Opaque",
+                    string_data={"admin-user": "admin", "admin-password": pulumi.Output.secret(grafana_password)},
+                    opts=in_namespace,
+                )
+            )
         stack = third_party_chart(
             f"{name}-kube-prometheus-stack",
             "kube-prometheus-stack",
             namespace=NAMESPACE,
-            values=prometheus_stack_values(args.monitoring),
-            opts=in_namespace,
+            values=prometheus_stack_values(args.monitoring, frozenset(credentials), grafana_password is not None),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites),
         )
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[namespace, stack])  # ServiceMonitor / PrometheusRule CRDs
         third_party_chart(f"{name}-dcgm-exporter", "dcgm-exporter", namespace=NAMESPACE, values=DCGM_EXPORTER_VALUES, opts=after_crds)
@@ -150,7 +183,7 @@ class MonitoringStack(pulumi.ComponentResource):
             name="llm-serving-monitoring",
             chart=os.path.relpath(MONITORING_CHART),
             namespace=NAMESPACE,
-            values=rules_values(args.monitoring, args.pools, args.serving_namespace, args.break_even_usd_per_million),
+            values=rules_values(args.monitoring, args.pools, args.serving_namespace, args.break_even_usd_per_million, args.model_floors),
             opts=after_crds,
         )
         self.register_outputs({"namespace": NAMESPACE})

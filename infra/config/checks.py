@@ -11,6 +11,7 @@ from infra import PROJECT
 from infra.catalog import cold_start_figures, kubernetes_versions, model_architectures
 from infra.config.cluster import NewVpc
 from infra.config.problems import Problem
+from infra.config.serving import hosted_models_in_use
 from infra.config.stack import StackConfig
 
 
@@ -67,6 +68,7 @@ def cross_checks(config: StackConfig) -> list[Problem]:
             problems.append(Problem(("models", i, "architecture"), f"not in the catalog; known: {', '.join(model_architectures())} (or give models[{i}].shape)", model.architecture))
     if config.embeddings.enabled and config.embeddings.pool is not None and config.embeddings.pool not in pools:
         problems.append(Problem(("embeddings", "pool"), f"no such GPU pool; pools: {', '.join(pools)} (or null for CPU)", config.embeddings.pool))
+    problems += _router_checks(config)
     economics = config.economics
     if economics.compare_with is not None and economics.compare_with not in config.api_prices():
         problems.append(Problem(("economics", "compareWith"), f"no such API in the catalog or catalog.apiPrices; known: {', '.join(config.api_prices())}", economics.compare_with))
@@ -114,6 +116,19 @@ def delivery_checks(config: StackConfig) -> list[Problem]:
     return problems
 
 
+def _router_checks(config: StackConfig) -> list[Problem]:
+    problems = []
+    fallback = config.fallback
+    lb = fallback.load_balancer
+    if lb.enabled and not lb.source_cidrs:
+        problems.append(Problem(("fallback", "loadBalancer", "sourceCidrs"), "a load balancer needs an explicit allow-list of client CIDRs, e.g. [\"10.0.0.0/8\"]", []))
+    routes = {m.name for m in config.models} | {a.name for m in config.models for a in m.lora_adapters}
+    for i, hosted in enumerate(fallback.hosted_models):
+        if hosted.name in routes:
+            problems.append(Problem(("fallback", "hostedModels", i, "name"), "already the name of a model or adapter route", hosted.name))
+    return problems
+
+
 def advisories(config: StackConfig) -> list[str]:
     """Warnings the plan prints for a valid stack."""
     notes = []
@@ -138,10 +153,41 @@ def advisories(config: StackConfig) -> list[str]:
     for user, key in ((cache.docker_hub_username, "dockerHubAccessToken"), (cache.github_username, "githubToken")):
         if cache.enabled and user and pulumi.Config(PROJECT).get(key) is None:
             notes.append(f"{PROJECT}:imageCache names {user} but {PROJECT}:{key} is not set: its pull-through cache rule has an empty secret and pulls through it fail until you run pulumi config set --secret {PROJECT}:{key} ...")
-    fallback = config.fallback
-    key = f"{fallback.provider}ApiKey"
-    if fallback.enabled and pulumi.Config(PROJECT).get(key) is None:
-        notes.append(f"{PROJECT}:fallback.hostedModel is {fallback.hosted_model} but {PROJECT}:{key} is not set: the fallback will be refused (401) until you run pulumi config set --secret {PROJECT}:{key} ...")
     return notes
+
+
+def _set(key: str) -> bool:
+    return pulumi.Config(PROJECT).get(key) is not None
+
+
+def _set_secret(key: str) -> str:
+    return f"pulumi config set --secret {PROJECT}:{key} <value>"
+
+
+def secret_requirements(config: StackConfig) -> list[Problem]:
+    """Secrets the stack needs to be safe and to work: `pulumi up` refuses without them, the offline plan
+    (which never has secrets) lists them as warnings."""
+    problems = []
+    fallback = config.fallback
+    if fallback.enabled and not _set("apiKey") and not fallback.allow_anonymous:
+        problems.append(
+            Problem(
+                ("apiKey",),
+                f"not set, so the router would serve anyone who reaches it: {_set_secret('apiKey')} (or opt in with {PROJECT}:fallback.allowAnonymous: true)",
+                "[not set]",
+            )
+        )
+    for hosted in hosted_models_in_use(config.models, fallback):
+        key = f"{hosted.split('/', 1)[0]}ApiKey"
+        if not _set(key):
+            problems.append(Problem((key,), f"not set, but the router calls {hosted} (a fallback or hosted route): {_set_secret(key)}", "[not set]"))
+    monitoring = config.monitoring
+    if monitoring.enabled and monitoring.grafana and not _set("grafanaAdminPassword"):
+        problems.append(Problem(("grafanaAdminPassword",), f"not set, and Grafana must not keep its chart's default password: {_set_secret('grafanaAdminPassword')}", "[not set]"))
+    alerting = monitoring.alerting
+    for receiver, key in ((alerting.slack, "alertSlackWebhookUrl"), (alerting.pagerduty, "alertPagerdutyRoutingKey")):
+        if monitoring.enabled and receiver is not None and not _set(key):
+            problems.append(Problem((key,), f"not set, but monitoring.alerting names this receiver: {_set_secret(key)}", "[not set]"))
+    return problems
 
 

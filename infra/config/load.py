@@ -13,7 +13,8 @@ from pulumi.runtime import config as pulumi_runtime_config
 from pydantic import ValidationError
 
 from infra import PROJECT
-from infra.config.checks import cross_checks
+from infra.config.checks import cross_checks, secret_requirements
+from infra.config.preflight import Mode
 from infra.config.problems import ConfigError, Problem, problem_from
 from infra.config.stack import StackConfig
 
@@ -26,8 +27,11 @@ SECRET_KEYS = {
     "openaiApiKey": "OpenAI API key for a fallback.hostedModel of openai/...",
     "dockerHubAccessToken": "Docker Hub access token of imageCache.dockerHubUsername (stored in Secrets Manager for the ECR pull-through cache)",
     "githubToken": "GitHub token (read:packages) of imageCache.githubUsername (stored in Secrets Manager for the ECR pull-through cache)",
+    "grafanaAdminPassword": "Grafana's admin password (user admin)",
+    "alertSlackWebhookUrl": "Slack incoming-webhook URL for monitoring.alerting.slack",
+    "alertPagerdutyRoutingKey": "PagerDuty Events API v2 routing key for monitoring.alerting.pagerduty",
+    "alertWebhookToken": "Bearer token sent to monitoring.alerting.webhook.url (optional)",
 }
-
 
 @dataclass(frozen=True)
 class Secrets:
@@ -39,6 +43,10 @@ class Secrets:
     openai_api_key: pulumi.Output[str] | None = None
     docker_hub_access_token: pulumi.Output[str] | None = None
     github_token: pulumi.Output[str] | None = None
+    grafana_admin_password: pulumi.Output[str] | None = None
+    alert_slack_webhook_url: pulumi.Output[str] | None = None
+    alert_pagerduty_routing_key: pulumi.Output[str] | None = None
+    alert_webhook_token: pulumi.Output[str] | None = None
 
 
 def _secret_problems() -> list[Problem]:
@@ -59,6 +67,10 @@ def load_secrets() -> Secrets:
         openai_api_key=config.get_secret("openaiApiKey"),
         docker_hub_access_token=config.get_secret("dockerHubAccessToken"),
         github_token=config.get_secret("githubToken"),
+        grafana_admin_password=config.get_secret("grafanaAdminPassword"),
+        alert_slack_webhook_url=config.get_secret("alertSlackWebhookUrl"),
+        alert_pagerduty_routing_key=config.get_secret("alertPagerdutyRoutingKey"),
+        alert_webhook_token=config.get_secret("alertWebhookToken"),
     )
 
 
@@ -93,6 +105,12 @@ def raw_from_pulumi() -> dict[str, Any]:
     return {name: _decode(config.get(name)) for name in names if name not in SECRET_KEYS}
 
 
-def load() -> StackConfig:
-    """The current stack's validated configuration."""
-    return parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems())
+def load(mode: Mode = Mode.DEPLOY) -> StackConfig:
+    """The current stack's validated configuration. Under `pulumi up` (Mode.DEPLOY) a missing secret the
+    stack needs is an error; the offline plan (Mode.PLAN), which never has secrets, lists it among its
+    warnings instead (checks.secret_requirements)."""
+    config = parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems())
+    missing = secret_requirements(config)
+    if missing and mode is Mode.DEPLOY:
+        raise ConfigError(pulumi.get_stack(), missing)
+    return config

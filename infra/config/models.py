@@ -131,6 +131,12 @@ class ModelDeployment(ConfigModel):
         None, description="Hosted API this model is judged against (its own hosted counterpart); default: economics.compareWith.", examples=["llama-3.1-70b-managed"]
     )
     benchmark: Benchmark = Field(Benchmark(), description="Measure, then trust: a vllm bench serve Job with the stack's workload shape.", examples=[{"enabled": True, "numPrompts": 500}])
+    fallback: str | None = Field(
+        None,
+        pattern=r"^(none|(anthropic|openai)/[\w.:-]+)$",
+        description="Hosted model this model falls back to (anthropic/<model> or openai/<model>), or none; default: fallback.hostedModel.",
+        examples=["openai/gpt-4o-mini"],
+    )
     measured_output_tokens_per_second: float | None = Field(
         None, gt=0, description="Output tokens/s one replica sustained in your own benchmark (e.g. `vllm bench serve` with your workload shape); replaces the estimate in cost figures.", examples=[1850.0]
     )

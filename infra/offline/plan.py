@@ -20,7 +20,7 @@ import yaml
 
 from infra import PROJECT, REPO_ROOT
 from infra.capacity.sizing import ModelSizing
-from infra.config.checks import advisories
+from infra.config.checks import advisories, secret_requirements
 from infra.config.preflight import Mode, Preflight
 from infra.deployment import Deployment
 from infra.offline import helm
@@ -145,6 +145,9 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR, *, mode: Mode = Mode.PLA
         deployment=deployment,
         resources=resources,
         manifests=render_local_charts(resources),
-        warnings=advisories(deployment.config) + list(deployment.warnings) + list(preflight.warnings),
+        warnings=[f"{p} (pulumi up refuses until it is set)" for p in secret_requirements(deployment.config)]
+        + advisories(deployment.config)
+        + list(deployment.warnings)
+        + list(preflight.warnings),
         preflight=preflight,
     )

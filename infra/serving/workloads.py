@@ -36,11 +36,11 @@ from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.delivery import WeightCache
 from infra.config.load import Secrets
 from infra.config.models import ModelDeployment
-from infra.config.serving import Embeddings, Fallback
+from infra.config.serving import Embeddings, Fallback, hosted_models_in_use
 from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SERVING_NAMESPACE
 from infra.serving.embeddings import embeddings_release
 from infra.serving.router import RELEASE as ROUTER_RELEASE
-from infra.serving.router import drain_seconds, litellm_config, router_values
+from infra.serving.router import drain_seconds, litellm_config, provider_key_env, router_values
 from infra.serving.weights import mirror_policy, read_policy, weights_values
 
 NAMESPACE = SERVING_NAMESPACE
@@ -273,9 +273,10 @@ class Serving(pulumi.ComponentResource):
         env = {}
         if API_KEY_KEY in credentials:
             env |= {"LITELLM_MASTER_KEY": API_KEY_KEY, "VLLM_API_KEY": API_KEY_KEY}
-        hosted_key = HOSTED_KEYS[args.fallback.provider]
-        if hosted_key in credentials:
-            env[f"{args.fallback.provider.upper()}_API_KEY"] = hosted_key
+        for hosted in hosted_models_in_use(list(args.models), args.fallback):
+            key = HOSTED_KEYS[hosted.split("/", 1)[0]]
+            if key in credentials:
+                env[provider_key_env(hosted)] = key
         config = litellm_config(args.models, args.embeddings, args.fallback, NAMESPACE, has_api_key=API_KEY_KEY in credentials)
         k8s.helm.v4.Chart(
             f"{name}-router",
