@@ -46,9 +46,9 @@ EXPECTED = {
     "lora-bad-rank": ("llm-serving:models[0].loraAdapters[0].rank", "12", "Input should be 1, 8, 16, 32, 64, 128, 256, 320 or 512"),
     "memory-utilization-above-limit": ("llm-serving:models[0].gpuMemoryUtilization", "1.2", "less than or equal to 0.98"),
     "plaintext-api-key": ("llm-serving:apiKey", "[plain text, not shown]", "pulumi config set --secret llm-serving:apiKey"),
-    "llama-70b-16-bit-on-one-80gb-gpu": ("llm-serving:models[0]", '"TP 1, 16-bit"', "needs 131.4 GiB of 16-bit weights"),
+    "70b-16bit-one-gpu": ("llm-serving:models[0]", '"TP 1, 16-bit"', "needs 131.4 GiB of 16-bit weights"),
     "model-shape-unknown": ("llm-serving:models[0].huggingFaceId", '"acme/mystery-model"', "set models[].architecture to a catalog entry or give models[].shape"),
-    "awq-on-16-bit-checkpoint": ("llm-serving:models[0].quantization", '"awq_marlin"', "needs a 4-bit checkpoint"),
+    "awq-on-16-bit": ("llm-serving:models[0].quantization", '"awq_marlin"', "needs a 4-bit checkpoint"),
     "unknown-api-to-compare": ("llm-serving:economics.compareWith", '"gpt-9"', "known: claude-sonnet, gpt-4o"),
     "tokens-and-utilization": ("llm-serving:economics", '"both"', "give monthlyTokens or averageUtilization, not both"),
     "embeddings-on-unknown-pool": ("llm-serving:embeddings.pool", '"a100"', "no such GPU pool; pools: l4 (or null for CPU)"),
@@ -63,6 +63,14 @@ EXPECTED = {
 }
 
 
+def corpus_problems(stack: str, error: ConfigError) -> list:
+    """The corpus's file names describe the mistake and are often longer than a stack name may be
+    (limits.STACK_NAME_MAX); that problem is only expected from the file that is about it."""
+    if stack == "stack-name-too-long-for-aws-names":
+        return error.problems
+    return [p for p in error.problems if p.loc != ()]
+
+
 def test_every_bad_stack_file_has_an_expectation():
     files = {p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in BAD_STACKS.glob("Pulumi.*.yaml")}
     assert files == set(EXPECTED)
@@ -74,10 +82,12 @@ def test_bad_stack_fails_with_one_clear_message_and_registers_nothing(stack):
     with pytest.raises(ConfigError) as raised:
         run_plan(stack, BAD_STACKS)
     error = raised.value
-    assert len(error.problems) == 1, str(error)
+    problems = corpus_problems(stack, error)
+    assert len(problems) == 1, str(error)
     message = str(error)
     assert f"Stack '{stack}'" in message
-    line = message.splitlines()[1]
+    line = f"  - {problems[0]}"
+    assert line in message.splitlines()
     assert line.startswith(f"  - {path}: ")
     assert value in line and allowed in line, line
     assert "sk-plain-text" not in message  # a credential in the wrong place is still never echoed
@@ -105,7 +115,7 @@ def test_every_problem_is_reported_at_once(write_stack):
 
 def test_70b_in_16_bit_on_one_gpu_says_what_would_fit():
     with pytest.raises(ConfigError) as raised:
-        run_plan("llama-70b-16-bit-on-one-80gb-gpu", BAD_STACKS)
+        run_plan("70b-16bit-one-gpu", BAD_STACKS)
     message = str(raised.value)
     assert "What would fit: tensor parallel 2" in message and "4-bit AWQ/GPTQ" in message and "37.0 GiB" in message
 
@@ -119,11 +129,11 @@ def test_the_pulumi_program_refuses_the_same_stack_before_creating_anything():
     from infra.offline.plan import read_stack_config, stack_file
     from tests.conftest import ROOT
 
-    values, secrets = read_stack_config(stack_file("llama-70b-16-bit-on-one-80gb-gpu", BAD_STACKS))
+    values, secrets = read_stack_config(stack_file("70b-16bit-one-gpu", BAD_STACKS))
     monitor = RecordingMonitor(PlanMocks("us-east-1"))
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config(values, secrets)
-    pulumi.runtime.set_mocks(monitor.plan_mocks, project=PROJECT, stack="llama-70b-16-bit-on-one-80gb-gpu", preview=True, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.plan_mocks, project=PROJECT, stack="70b-16bit-one-gpu", preview=True, monitor=monitor)
     with pytest.raises(ConfigError, match="needs 131.4 GiB"):
         pulumi.runtime.test(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__") and None)()
     assert monitor.order == []

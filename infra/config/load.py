@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from infra import PROJECT
 from infra.config.checks import cross_checks
+from infra.config.limit_checks import number_problems, stack_name_problems
 from infra.config.problems import ConfigError, Problem, problem_from
 from infra.config.stack import StackConfig
 
@@ -58,12 +59,14 @@ def load_secrets() -> Secrets:
 
 def parse(stack: str, raw: dict[str, Any], secret_problems: list[Problem] | None = None) -> StackConfig:
     """Validate the `llm-serving:` keys of a stack (namespace stripped, secrets left out) into a StackConfig."""
-    problems = list(secret_problems or [])
+    problems = list(secret_problems or []) + number_problems(raw)
+    if problems:
+        raise ConfigError(stack, problems)
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(stack, problems + [problem_from(e) for e in exc.errors()]) from None
-    problems += cross_checks(config)
+    problems += stack_name_problems(stack, config) + cross_checks(config)
     if problems:
         raise ConfigError(stack, problems)
     return config

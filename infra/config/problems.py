@@ -12,6 +12,7 @@ import pulumi
 
 from infra import PROJECT
 from infra.config.base import ConfigModel
+from infra.config.redact import redact, redact_text
 from infra.config.stack import StackConfig
 
 
@@ -23,11 +24,14 @@ class Problem:
     message: str
     value: Any = None
     missing: bool = False
+    namespace: str = PROJECT
 
     @property
     def path(self) -> str:
+        if not self.loc:
+            return "stack name"
         head, *rest = self.loc
-        text = f"{PROJECT}:{head}"
+        text = f"{self.namespace}:{head}"
         for part in rest:
             if part == "[key]":  # pydantic's marker for an invalid dict key; the key itself precedes it
                 continue
@@ -35,12 +39,14 @@ class Problem:
         return text
 
     def __str__(self) -> str:
+        """One line; anything that looks like a credential, in the value, the path or the message, redacted."""
+        path, message = redact_text(self.path), redact_text(" ".join(self.message.split()))
         if self.missing:
-            return f"{self.path}: missing required key; {self.message}"
-        shown = json.dumps(self.value, default=str)
+            return f"{path}: missing required key; {message}"
+        shown = json.dumps(redact(self.value), default=str)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        return f"{self.path}: got {shown}; {self.message}"
+        return f"{path}: got {shown}; {message}"
 
 
 class ConfigError(pulumi.RunError):

@@ -44,4 +44,9 @@ class Embeddings(ConfigModel):
     max_client_batch_size: int = Field(32, ge=1, description="TEI --max-client-batch-size.", examples=[32])
     auto_truncate: bool = Field(True, description="TEI --auto-truncate: truncate inputs longer than the model's maximum instead of failing them.", examples=[True])
 
+    @property
+    def route_name(self) -> str:
+        """The model name clients ask the router for (the repo name, lower-case)."""
+        return self.model.split("/")[-1].lower()
+
 

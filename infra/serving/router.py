@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback
-from infra.names import ROUTER_RELEASE
+from infra.names import FALLBACK_ROUTE, ROUTER_RELEASE
 
 RELEASE = ROUTER_RELEASE
-FALLBACK_MODEL = "hosted-fallback"
+FALLBACK_MODEL = FALLBACK_ROUTE
 VLLM_PORT = 8000
 
 
@@ -38,7 +38,7 @@ def litellm_config(models: Sequence[ModelDeployment], embeddings: Embeddings, fa
     if embeddings.enabled:
         model_list.append(
             {
-                "model_name": embeddings.model.split("/")[-1].lower(),
+                "model_name": embeddings.route_name,
                 "litellm_params": {"model": f"openai/{embeddings.model}", "api_base": f"http://embeddings.{namespace}.svc:80/v1", "api_key": "no-key"},
                 "model_info": {"mode": "embedding"},
             }

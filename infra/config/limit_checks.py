@@ -1,0 +1,148 @@
+"""Rules across fields that come from downstream limits (limits.py): the names the stack name and
+pool/model names compose into (IAM, EKS), router route names, vLLM's and TEI's batch limits, and
+model overrides that contradict a catalog checkpoint. Numbers too large for JSON/Go/Helm are
+refused before validation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from infra import PROJECT
+from infra.catalog import checkpoints
+from infra.config import vllm_flags
+from infra.config.limits import (
+    ADAPTER_ROLE,
+    CLUSTER_NAME_MAX,
+    EMBEDDING_MAX_INPUT_TOKENS,
+    IAM_ROLE_NAME_MAX,
+    NODE_GROUP,
+    NODE_GROUP_NAME_MAX,
+    PULUMI_AUTONAME_SUFFIX,
+    RESERVED_ROUTE_NAMES,
+    STACK_NAME,
+    STACK_NAME_MAX,
+    VLLM_DEFAULT_BATCHED_TOKENS,
+    VLLM_DEFAULT_BATCHED_TOKENS_LARGE_GPU,
+    VLLM_LARGE_GPU_GIB,
+)
+from infra.config.problems import Problem
+from infra.config.stack import StackConfig
+
+# Numbers past 2^53 lose precision as JSON/Go float64 (Pulumi config, Helm values).
+NUMBER_MAX = 2**53
+# Quantization methods and the stored precision of the checkpoints they load (vLLM
+# model_executor/layers/quantization: AWQ/GPTQ are 4-bit weight formats, fp8 an 8-bit one).
+QUANTIZATION_FORMAT_BITS = {"awq": 4, "awq_marlin": 4, "gptq": 4, "gptq_marlin": 4}
+
+
+def number_problems(raw: Any, loc: tuple = ()) -> list[Problem]:
+    """Every number in the raw config that is not finite or too large to travel as JSON."""
+    if isinstance(raw, dict):
+        return [p for key, value in raw.items() for p in number_problems(value, (*loc, str(key)))]
+    if isinstance(raw, list):
+        return [p for i, value in enumerate(raw) for p in number_problems(value, (*loc, i))]
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return []
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return [Problem(loc or ("",), "not a finite number", str(raw))]
+    if abs(raw) > NUMBER_MAX:
+        return [Problem(loc or ("",), f"too large: numbers travel as JSON and Helm values (float64), exact only up to {NUMBER_MAX:,}", raw)]
+    return []
+
+
+def stack_name_problems(stack: str, config: StackConfig) -> list[Problem]:
+    """The stack name and the AWS names it composes into: <project>-<stack>-..."""
+    if not STACK_NAME.match(stack) or len(stack) > STACK_NAME_MAX:
+        return [
+            Problem(
+                (),
+                f"stack names go into every AWS name ({PROJECT}-<stack>-...): use lower-case letters, digits and '-', "
+                f"at most {STACK_NAME_MAX} characters (IAM role names are at most {IAM_ROLE_NAME_MAX} with Pulumi's {PULUMI_AUTONAME_SUFFIX}-character suffix)",
+                stack,
+            )
+        ]
+    prefix = f"{PROJECT}-{stack}"
+    problems = []
+    if len(prefix) > CLUSTER_NAME_MAX:
+        problems.append(Problem((), f"the EKS cluster name {prefix} is over {CLUSTER_NAME_MAX} characters", stack))
+    for i, pool in enumerate(config.gpu_pools):
+        name = NODE_GROUP.format(prefix=prefix, pool=pool.name, capacity="on-demand")
+        if len(name) > NODE_GROUP_NAME_MAX:
+            problems.append(Problem(("gpuPools", i, "name"), f"node group name {name} is {len(name)} characters, EKS allows {NODE_GROUP_NAME_MAX}; shorten the pool or stack name", pool.name))
+    role_max = IAM_ROLE_NAME_MAX - PULUMI_AUTONAME_SUFFIX
+    for i, model in enumerate(config.models):
+        name = ADAPTER_ROLE.format(prefix=prefix, model=model.name)
+        if any(a.s3 for a in model.lora_adapters) and len(name) > role_max:
+            problems.append(
+                Problem(("models", i, "name"), f"IAM role {name} is {len(name)} characters; with Pulumi's {PULUMI_AUTONAME_SUFFIX}-character suffix IAM allows {role_max}; shorten the model or stack name", model.name)
+            )
+    return problems
+
+
+def route_problems(config: StackConfig) -> list[Problem]:
+    """Every name the router serves must be unique: models, adapters, the embedding model, the fallback."""
+    owners: dict[str, list[tuple]] = {}
+    for i, model in enumerate(config.models):
+        owners.setdefault(model.name, []).append(("models", i, "name"))
+        for j, adapter in enumerate(model.lora_adapters):
+            owners.setdefault(adapter.name, []).append(("models", i, "loraAdapters", j, "name"))
+    problems = []
+    for name, locs in owners.items():
+        for loc in locs[1:]:
+            problems.append(Problem(loc, f"the router already serves {name!r} for {Problem(locs[0], '').path}; model and adapter names must be unique across the stack", name))
+    if config.embeddings.enabled and config.fallback.enabled and config.embeddings.route_name in owners:
+        loc = owners[config.embeddings.route_name][0]
+        problems.append(Problem(loc, f"the router serves the embedding model {config.embeddings.model} as {config.embeddings.route_name!r}; rename this one", config.embeddings.route_name))
+    if config.embeddings.route_name in RESERVED_ROUTE_NAMES:
+        problems.append(Problem(("embeddings", "model"), f"its route name {config.embeddings.route_name!r} is the kit's own", config.embeddings.model))
+    return problems
+
+
+def engine_problems(config: StackConfig) -> list[Problem]:
+    """vLLM and TEI limits that depend on more than one field."""
+    problems = []
+    pools = {p.name: p for p in config.gpu_pools}
+    for i, model in enumerate(config.models):
+        pool = pools.get(model.pool)
+        given = vllm_flags.value_of(list(model.extra_args), "--max-num-batched-tokens")
+        if given is not None and given.isdigit():
+            batched, why = int(given), "--max-num-batched-tokens in extraArgs"
+        elif pool is not None:
+            large = pool.gpu.gpu_memory_gib >= VLLM_LARGE_GPU_GIB and "A100" not in pool.gpu.gpu
+            batched = VLLM_DEFAULT_BATCHED_TOKENS_LARGE_GPU if large else VLLM_DEFAULT_BATCHED_TOKENS
+            why = f"vLLM's default max_num_batched_tokens on {pool.gpu.gpu}"
+        else:
+            continue
+        if model.max_num_seqs > batched:
+            problems.append(
+                Problem(("models", i, "maxNumSeqs"), f"vLLM refuses max_num_seqs above max_num_batched_tokens ({batched}, {why}); lower it or add --max-num-batched-tokens to extraArgs", model.max_num_seqs)
+            )
+        problems += checkpoint_problems(i, model)
+    embeddings = config.embeddings
+    longest = EMBEDDING_MAX_INPUT_TOKENS.get(embeddings.model)
+    if embeddings.enabled and longest and embeddings.max_batch_tokens < longest:
+        problems.append(
+            Problem(("embeddings", "maxBatchTokens"), f"below {embeddings.model}'s longest input ({longest} tokens): TEI could never batch a full-length input; use at least {longest}", embeddings.max_batch_tokens)
+        )
+    return problems
+
+
+def checkpoint_problems(i: int, model) -> list[Problem]:
+    """Overrides that contradict what the catalog knows about the checkpoint."""
+    checkpoint = checkpoints().get(model.hugging_face_id)
+    if checkpoint is None:
+        return []
+    problems = []
+    bits = QUANTIZATION_FORMAT_BITS.get(model.quantization or "")
+    if bits is not None and checkpoint.weight_bits not in (bits, 16):
+        problems.append(Problem(("models", i, "quantization"), f"{model.quantization} loads {bits}-bit checkpoints and {model.hugging_face_id} is {checkpoint.weight_bits}-bit", model.quantization))
+    if model.quantization == "fp8" and checkpoint.weight_bits == 4:
+        problems.append(Problem(("models", i, "quantization"), f"fp8 cannot load {model.hugging_face_id}, a 4-bit checkpoint; use awq_marlin/gptq_marlin or null", model.quantization))
+    if model.weight_bits is not None and model.quantization is None and model.weight_bits != checkpoint.weight_bits:
+        problems.append(Problem(("models", i, "weightBits"), f"{model.hugging_face_id} is {checkpoint.weight_bits}-bit in the catalog; remove weightBits or use a matching checkpoint", model.weight_bits))
+    if model.architecture is not None and model.architecture != checkpoint.architecture:
+        problems.append(Problem(("models", i, "architecture"), f"{model.hugging_face_id} is {checkpoint.architecture} in the catalog; remove architecture", model.architecture))
+    if model.shape is not None:
+        problems.append(Problem(("models", i, "shape"), f"{model.hugging_face_id} is {checkpoint.architecture} in the catalog; remove shape (it would size a different model)", "shape"))
+    return problems
