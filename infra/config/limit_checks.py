@@ -27,6 +27,7 @@ from infra.config.limits import (
     VLLM_LARGE_GPU_GIB,
 )
 from infra.config.problems import Problem
+from infra.config.redact import looks_like_secret
 from infra.config.stack import StackConfig
 
 # Numbers past 2^53 lose precision as JSON/Go float64 (Pulumi config, Helm values).
@@ -49,6 +50,27 @@ def number_problems(raw: Any, loc: tuple = ()) -> list[Problem]:
     if abs(raw) > NUMBER_MAX:
         return [Problem(loc or ("",), f"too large: numbers travel as JSON and Helm values (float64), exact only up to {NUMBER_MAX:,}", raw)]
     return []
+
+
+def secret_value_problems(raw: Any, loc: tuple = ()) -> list[Problem]:
+    """Every key or string value outside the secret keys that looks like a credential: it would be
+    stored, planned and rendered in clear."""
+    if isinstance(raw, dict):
+        found = []
+        for key, value in raw.items():
+            if looks_like_secret(str(key)):
+                found.append(Problem((*loc, str(key)), _PLAIN_SECRET, str(key)))
+            else:
+                found += secret_value_problems(value, (*loc, str(key)))
+        return found
+    if isinstance(raw, list):
+        return [p for i, value in enumerate(raw) for p in secret_value_problems(value, (*loc, i))]
+    if isinstance(raw, str) and looks_like_secret(raw):
+        return [Problem(loc or ("",), _PLAIN_SECRET, raw)]
+    return []
+
+
+_PLAIN_SECRET = f"looks like a credential in plain text; it would print in the plan, the manifests and the state: store it with pulumi config set --secret {PROJECT}:<secret key>"
 
 
 def stack_name_problems(stack: str, config: StackConfig) -> list[Problem]:

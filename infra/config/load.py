@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from infra import PROJECT
 from infra.config.checks import cross_checks
-from infra.config.limit_checks import number_problems, stack_name_problems
+from infra.config.limit_checks import number_problems, secret_value_problems, stack_name_problems
 from infra.config.problems import ConfigError, Problem, problem_from
 from infra.config.stack import StackConfig
 
@@ -62,11 +62,14 @@ def parse(stack: str, raw: dict[str, Any], secret_problems: list[Problem] | None
     problems = list(secret_problems or []) + number_problems(raw)
     if problems:
         raise ConfigError(stack, problems)
+    plain_secrets = secret_value_problems(raw)
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(stack, problems + [problem_from(e) for e in exc.errors()]) from None
-    problems += stack_name_problems(stack, config) + cross_checks(config)
+        invalid = [problem_from(e) for e in exc.errors()]
+        at = {p.loc for p in invalid}  # a key already refused (an unknown key, say) is reported once
+        raise ConfigError(stack, [p for p in plain_secrets if p.loc not in at] + invalid) from None
+    problems = plain_secrets + stack_name_problems(stack, config) + cross_checks(config)
     if problems:
         raise ConfigError(stack, problems)
     return config

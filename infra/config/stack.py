@@ -49,11 +49,11 @@ class StackConfig(ConfigModel):
             raise config_error("too_many_tags", "{count} tags; AWS allows {limit} per resource and the kit sets {kit}", count=len(value), limit=TAGS_PER_RESOURCE, kit=KIT_TAGS)
         for key, tag in value.items():
             if not 1 <= len(key) <= TAG_KEY_MAX or len(tag) > TAG_VALUE_MAX:
-                raise config_error("tag_length", "tag {key!r}: AWS tag keys are 1-{kmax} characters and values up to {vmax}", key=key[:40], kmax=TAG_KEY_MAX, vmax=TAG_VALUE_MAX)
+                raise config_error("tag_length", "tag '{key}': AWS tag keys are 1-{kmax} characters and values up to {vmax}", key=key[:40], kmax=TAG_KEY_MAX, vmax=TAG_VALUE_MAX)
             if key.lower().startswith(RESERVED_TAG_PREFIX):
-                raise config_error("tag_reserved", "tag {key!r}: keys starting with {prefix} are reserved for AWS", key=key[:40], prefix=RESERVED_TAG_PREFIX)
+                raise config_error("tag_reserved", "tag '{key}': keys starting with {prefix} are reserved for AWS", key=key[:40], prefix=RESERVED_TAG_PREFIX)
             if not re.fullmatch(r"[\w .:/=+@-]*", key + tag):
-                raise config_error("tag_characters", "tag {key!r}: AWS tags allow letters, digits, spaces and _ . : / = + - @", key=key[:40])
+                raise config_error("tag_characters", "tag '{key}': AWS tags allow letters, digits, spaces and _ . : / = + - @", key=key[:40])
         return value
 
     def pool(self, name: str) -> GpuPool:

@@ -134,7 +134,7 @@ def load_stack_file(path: Path) -> dict[str, Any]:
         document = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        what = " ".join(part for part in (exc.context, exc.problem) if part)
+        what = "; ".join(part for part in (exc.context, exc.problem) if part)
         raise StackFileError(f"{_where(path, mark)}: {what}") from None
     except yaml.YAMLError as exc:
         raise StackFileError(f"{path}: {exc}") from None
