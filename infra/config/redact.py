@@ -24,9 +24,10 @@ _KNOWN = re.compile(
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
 )
 # Candidates for the entropy test: long runs of token characters.
-_TOKEN = re.compile(r"[A-Za-z0-9+/=_.-]{24,}")
+_TOKEN = re.compile(r"[A-Za-z0-9+/_.-]{24,}={0,2}")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _AWS_SECRET = re.compile(r"^[A-Za-z0-9/+]{40}$")  # an AWS secret access key's shape
+_AWS_SECRET_IN_TEXT = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
 
 
 def _entropy(text: str) -> float:
@@ -49,12 +50,17 @@ def _random_looking(token: str) -> bool:
     return classes == 3 and _entropy(core) >= 4.0
 
 
+def _candidates(text: str) -> list[str]:
+    return [m.group(0) for pattern in (_TOKEN, _AWS_SECRET_IN_TEXT) for m in pattern.finditer(text)]
+
+
 def looks_like_secret(text: str) -> bool:
-    return bool(_KNOWN.search(text)) or any(_random_looking(m.group(0)) for m in _TOKEN.finditer(text))
+    return bool(_KNOWN.search(text)) or any(_random_looking(token) for token in _candidates(text))
 
 
 def redact_text(text: str) -> str:
     text = _KNOWN.sub(REDACTED, text)
+    text = _AWS_SECRET_IN_TEXT.sub(lambda m: REDACTED if _random_looking(m.group(0)) else m.group(0), text)
     return _TOKEN.sub(lambda m: REDACTED if _random_looking(m.group(0)) else m.group(0), text)
 
 
