@@ -55,6 +55,9 @@ DNS_LABEL_MAX = 63
 # Label name segment: 63 characters; prefix a DNS subdomain up to 253 (Kubernetes docs, "Labels").
 LABEL_NAME_MAX = 63
 LABEL_PREFIX_MAX = 253
+# Replica counts and other counts land in int32 fields of Kubernetes objects (Deployment.spec.replicas,
+# HPA maxReplicas): the API server refuses larger values.
+KUBERNETES_INT32_MAX = 2**31 - 1
 # HPA behavior: stabilizationWindowSeconds must be 0-3600 (autoscaling/v2 HPAScalingRules; KEDA passes
 # it through to the HPA).
 HPA_STABILIZATION_MAX_SECONDS = 3600
@@ -103,6 +106,12 @@ EMBEDDING_MAX_INPUT_TOKENS = {
     "sentence-transformers/all-MiniLM-L6-v2": 256,
     "nomic-ai/nomic-embed-text-v1.5": 8192,
 }
+
+# --- the kit's own scale ---------------------------------------------------------------------------
+# Each model is a Helm release rendered and applied one by one; a stack beyond these is a mistake (a
+# generated list, a pasted file), and would make the plan run for minutes.
+MODELS_MAX = 20
+ADAPTERS_PER_MODEL_MAX = 32
 
 # --- economics -------------------------------------------------------------------------------------
 MONTHLY_TOKENS_MAX = 10**15  # a quadrillion tokens a month: far past any single stack's capacity

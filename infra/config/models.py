@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from infra.config import vllm_flags
 from infra.config.base import HF_REPO, ConfigModel, PlainName, config_error
-from infra.config.limits import HPA_STABILIZATION_MAX_SECONDS, RESERVED_MODEL_NAMES, RESERVED_ROUTE_NAMES
+from infra.config.limits import ADAPTERS_PER_MODEL_MAX, HPA_STABILIZATION_MAX_SECONDS, KUBERNETES_INT32_MAX, RESERVED_MODEL_NAMES, RESERVED_ROUTE_NAMES
 from infra.config.redact import looks_like_secret
 
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>[^\s]+?)/?$")
@@ -77,16 +77,16 @@ class ModelShape(ConfigModel):
 class ModelReplicas(ConfigModel):
     """How many copies of the model serve, and on which capacity."""
 
-    baseline: int = Field(1, ge=1, description="Replicas pinned to on-demand nodes: the capacity a spot reclaim cannot take.", examples=[1])
-    spot: int = Field(0, ge=0, description="Burst replicas on spot nodes.", examples=[2])
+    baseline: int = Field(1, ge=1, le=KUBERNETES_INT32_MAX, description="Replicas pinned to on-demand nodes: the capacity a spot reclaim cannot take.", examples=[1])
+    spot: int = Field(0, ge=0, le=KUBERNETES_INT32_MAX, description="Burst replicas on spot nodes.", examples=[2])
 
 
 class Autoscaling(ConfigModel):
     """Scale a model's spot replicas on vLLM's waiting requests (KEDA); the on-demand baseline never scales."""
 
     enabled: bool = Field(False, description="Autoscale the spot replicas (needs monitoring).", examples=[True])
-    max_spot_replicas: int = Field(4, ge=1, description="Most spot replicas (replicas.spot is the least).", examples=[6])
-    waiting_requests_per_replica: int = Field(8, ge=1, description="Target waiting requests per replica before adding one.", examples=[8])
+    max_spot_replicas: int = Field(4, ge=1, le=KUBERNETES_INT32_MAX, description="Most spot replicas (replicas.spot is the least).", examples=[6])
+    waiting_requests_per_replica: int = Field(8, ge=1, le=KUBERNETES_INT32_MAX, description="Target waiting requests per replica before adding one.", examples=[8])
     scale_down_stabilization_seconds: int = Field(600, ge=0, le=HPA_STABILIZATION_MAX_SECONDS, description="How long load must stay low before replicas are removed.", examples=[600])
 
 
@@ -108,7 +108,7 @@ class ModelDeployment(ConfigModel):
     gpu_memory_utilization: float = Field(0.9, gt=0.1, le=0.98, description="Share of GPU memory vLLM may use (vLLM --gpu-memory-utilization).", examples=[0.92])
     prefix_caching: bool = Field(True, description="Automatic prefix caching (vLLM --enable-prefix-caching / --no-enable-prefix-caching).", examples=[True])
     replicas: ModelReplicas = Field(ModelReplicas(), description="On-demand baseline and spot burst replicas.", examples=[{"baseline": 1, "spot": 2}])
-    lora_adapters: list[LoraAdapter] = Field([], description="LoRA adapters to serve with this model.", examples=[[{"name": "support-tone", "source": "s3://acme-ml-adapters/support-tone", "rank": 16}]])
+    lora_adapters: list[LoraAdapter] = Field([], max_length=ADAPTERS_PER_MODEL_MAX, description="LoRA adapters to serve with this model.", examples=[[{"name": "support-tone", "source": "s3://acme-ml-adapters/support-tone", "rank": 16}]])
     max_loras: int | None = Field(None, ge=1, description="Adapters batched at once (vLLM --max-loras); default: all of them.", examples=[2])
     extra_args: list[Annotated[str, AfterValidator(_check_extra_arg)]] = Field(
         [], description="More vLLM flags, verbatim (not the ones the keys above set).", examples=[["--enable-chunked-prefill"]]

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from infra.config.base import HF_REPO, ConfigModel
+from infra.config.limits import KUBERNETES_INT32_MAX
 
 
 class Fallback(ConfigModel):
@@ -24,7 +25,7 @@ class Fallback(ConfigModel):
     retries: int = Field(1, ge=0, le=5, description="Retries on the self-hosted model before falling back.", examples=[1])
     allowed_fails: int = Field(3, ge=1, description="Failures within a minute before a backend is cooled down.", examples=[3])
     cooldown_seconds: int = Field(30, ge=1, description="How long a failing backend is skipped.", examples=[30])
-    replicas: int = Field(2, ge=1, description="Router replicas.", examples=[2])
+    replicas: int = Field(2, ge=1, le=KUBERNETES_INT32_MAX, description="Router replicas.", examples=[2])
 
     @property
     def provider(self) -> str:
@@ -37,7 +38,7 @@ class Embeddings(ConfigModel):
     enabled: bool = Field(True, description="Deploy TEI.", examples=[True])
     model: str = Field("BAAI/bge-m3", pattern=HF_REPO.pattern, description="Hugging Face id of the embedding model.", examples=["BAAI/bge-m3"])
     revision: str = Field("main", pattern=r"^[\w./-]{1,100}$", description="Model revision (pin a commit hash in production).", examples=["main"])
-    replicas: int = Field(2, ge=1, description="TEI replicas.", examples=[2])
+    replicas: int = Field(2, ge=1, le=KUBERNETES_INT32_MAX, description="TEI replicas.", examples=[2])
     pool: str | None = Field(None, description="GPU pool to run on (one GPU per replica); null runs TEI on CPU on the system nodes.", examples=["l4"])
     capacity_type: Literal["on-demand", "spot"] = Field("on-demand", description="Capacity type of the GPU nodes TEI runs on.", examples=["on-demand"])
     max_batch_tokens: int = Field(16384, ge=1, description="TEI --max-batch-tokens.", examples=[16384])

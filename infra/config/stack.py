@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from infra.catalog import ApiPrice, GpuInstance, api_prices, gpu_instances, with_overrides
 from infra.config.base import ConfigModel, Region, config_error
-from infra.config.limits import KIT_TAGS, NODE_GROUPS_PER_CLUSTER, RESERVED_TAG_PREFIX, TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_PER_RESOURCE
+from infra.config.limits import KIT_TAGS, MODELS_MAX, NODE_GROUPS_PER_CLUSTER, RESERVED_TAG_PREFIX, TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_PER_RESOURCE
 from infra.config.cluster import ClusterConfig, SystemNodes
 from infra.config.economics import CatalogOverrides, Economics, InstancePrice
 from infra.config.models import ModelDeployment
@@ -24,7 +24,7 @@ class StackConfig(ConfigModel):
     cluster: ClusterConfig = Field(ClusterConfig(), description="The EKS cluster.", examples=[{"kubernetesVersion": "1.33", "endpoint": {"public": True, "publicCidrs": ["203.0.113.0/24"]}}])
     system_nodes: SystemNodes = Field(SystemNodes(), description="CPU nodes for cluster services.", examples=[{"instanceTypes": ["m7i.large"], "minNodes": 2, "maxNodes": 4}])
     gpu_pools: list[GpuPool] = Field(min_length=1, max_length=(NODE_GROUPS_PER_CLUSTER - 1) // 2, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
-    models: list[ModelDeployment] = Field([], description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
+    models: list[ModelDeployment] = Field([], max_length=MODELS_MAX, description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
     fallback: Fallback = Field(Fallback(), description="The API router and its hosted fallback.", examples=[{"hostedModel": "openai/gpt-4o-mini", "timeoutSeconds": 60}])
     embeddings: Embeddings = Field(Embeddings(enabled=False), description="Embeddings served by TEI (off unless configured).", examples=[{"model": "BAAI/bge-m3", "replicas": 2, "pool": "l4"}])
     monitoring: Monitoring = Field(Monitoring(), description="Prometheus, DCGM, alerts and dashboards.", examples=[{"retentionDays": 30, "storageGib": 100}])
