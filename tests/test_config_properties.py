@@ -185,3 +185,18 @@ def monkeypatch_module():
     patch.setattr(plan, "render_local_charts", lambda resources: {})
     yield patch
     patch.undo()
+
+
+yaml_text = st.text(alphabet=st.sampled_from(list("config:llm-serving:region us-east-1\n  -[]{}&*!|>'\"#%@`,?<=~0.9xX\t")), max_size=200)
+
+
+@settings(max_examples=80, deadline=10_000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True)
+@given(text=st.one_of(yaml_text, st.builds(lambda body: "config:\n" + body, yaml_text)))
+def test_any_stack_file_text_is_planned_or_refused_without_a_traceback(tmp_path, capsys, text):
+    (tmp_path / "Pulumi.fuzz.yaml").write_text(text)
+    status = cli.main(["plan", "--stack", "fuzz", "--stacks-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_INVALID, text
+    head, *rest = err.splitlines()
+    assert head.startswith("error: ") and "Traceback" not in err
+    assert all(line.startswith("  - ") for line in rest), err
