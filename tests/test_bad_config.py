@@ -108,7 +108,7 @@ EXPECTED = {
     "adapter-role-long": ("llm-serving:models[0].name", "\"llama-8b-customer-support-tuned\"", "IAM allows 56"),
     "too-many-gpu-pools": ("llm-serving:gpuPools", "[{\"name\": \"l4\", \"instanceTypes\": [\"g6.xl", "at most 14 items"),
     "key-control-character": ('llm-serving:cluster["end\\u001epoint"]', '{"public": false}', "unknown key; allowed keys here: kubernetesVersion"),
-    "misspelled-namespace": ("llm_serving:region", '"llm_serving:region"', "did you mean llm-serving:region?"),
+    "misspelled-namespace": ("llm_serving:region", '"us-east-1"', "did you mean llm-serving:region?"),
 }
 # Credentials the corpus pastes where they do not belong: never in any message.
 PASTED_SECRETS = ("sk-plain-text", "hf_AbCdEf", "sk-proj-AbCd", "AKIAIOSFODNN7", "sk-live-0123")

@@ -161,7 +161,7 @@ def namespace_problems(config: dict[str, Any]) -> list[Problem]:
             continue
         if _normalized(namespace) == _normalized(PROJECT) or suggest(namespace, [PROJECT]):
             problems.append(
-                Problem((name,), f"namespace {namespace!r} is not this project's; did you mean {PROJECT}:{name}?", key, namespace=namespace)
+                Problem((name,), f"namespace {namespace!r} is not this project's, so Pulumi would hand this key to no one; did you mean {PROJECT}:{name}?", config[key], namespace=namespace)
             )
     return problems
 
