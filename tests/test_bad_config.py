@@ -130,6 +130,8 @@ def test_every_bad_stack_file_has_an_expectation():
 @pytest.mark.parametrize("stack", sorted(EXPECTED))
 def test_bad_stack_fails_with_one_clear_message_and_registers_nothing(stack):
     path, value, allowed = EXPECTED[stack]
+    before = pulumi.runtime.settings.get_monitor()
+    registered_before = len(getattr(before, "order", []))
     with pytest.raises(ConfigError) as raised:
         run_plan(stack, BAD_STACKS)
     error = raised.value
@@ -142,7 +144,11 @@ def test_bad_stack_fails_with_one_clear_message_and_registers_nothing(stack):
     assert line.startswith(f"  - {path}: ")
     assert value in line and allowed in line, line
     assert not [s for s in PASTED_SECRETS if s in message]  # a credential in the wrong place is never echoed
-    assert pulumi.runtime.settings.get_monitor().order == []  # nothing registered, not even the provider
+    monitor = pulumi.runtime.settings.get_monitor()
+    if monitor is before:  # refused while reading the file, before the plan set up an engine
+        assert len(getattr(monitor, "order", [])) == registered_before
+    else:
+        assert monitor.order == []  # nothing registered, not even the provider
 
 
 @pytest.mark.parametrize("stack", ["baseline-above-max", "unknown-instance-type"])
