@@ -8,9 +8,14 @@ import json
 import re
 from pathlib import Path
 
+import pulumi.runtime
 import pytest
 
+from infra import PROJECT
+from infra.config import load
+from infra.config.problems import ConfigError
 from infra.config.stack_file import StackFileError, load_stack_file
+from infra.offline.mocks import PlanMocks, RecordingMonitor
 from infra.offline import cli
 from infra.offline.plan import read_stack_config
 
@@ -78,3 +83,16 @@ def test_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path):
     rows += [f"  {n}: &{n} [" + ",".join([f"*{p}"] * 10) + "]" for p, n in zip("abcdefghijklmnopqrstuvwxy", "bcdefghijklmnopqrstuvwxyz")]
     with pytest.raises(StackFileError, match=re.escape("aliases expand past")):
         load_stack_file(write(tmp_path, "\n".join(rows)))
+
+
+def test_the_pulumi_program_also_refuses_keys_under_a_misspelled_namespace():
+    """Under `pulumi up` the CLI reads the file; the program sees every namespace's keys and refuses
+    the misspelled one before anything is registered."""
+    values = {f"{PROJECT}:region": "us-east-1", "llm-servng:gpuPools": '[{"name": "l4"}]', "aws:region": "us-east-1"}
+    monitor = RecordingMonitor(PlanMocks("us-east-1"))
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(values, [])
+    pulumi.runtime.set_mocks(monitor.plan_mocks, project=PROJECT, stack="typo", preview=True, monitor=monitor)
+    with pytest.raises(ConfigError, match=re.escape("llm-servng:gpuPools: got")) as raised:
+        load()
+    assert "did you mean llm-serving:gpuPools?" in str(raised.value) and monitor.order == []

@@ -17,6 +17,7 @@ from infra.config.checks import cross_checks
 from infra.config.limit_checks import number_problems, secret_value_problems, stack_name_problems
 from infra.config.problems import ConfigError, Problem, problem_from
 from infra.config.stack import StackConfig
+from infra.config.stack_file import namespace_problems
 
 # Keys that hold credentials. They never enter StackConfig: they are read as Pulumi secrets and
 # only ever travel as secret Outputs into Kubernetes Secrets.
@@ -93,6 +94,11 @@ def raw_from_pulumi() -> dict[str, Any]:
     return {name: _decode(config.get(name)) for name in names if name not in SECRET_KEYS}
 
 
+def _all_config() -> dict[str, Any]:
+    """Every config key of the stack, in every namespace, as the engine set them."""
+    return {**pulumi_runtime_config.get_config_env(), **pulumi_runtime_config.CONFIG.get()}
+
+
 def load() -> StackConfig:
-    """The current stack's validated configuration."""
-    return parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems())
+    """The current stack's validated configuration (keys under a misspelled namespace refused too)."""
+    return parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems() + namespace_problems(_all_config()))
