@@ -57,6 +57,7 @@ class ModelArchitecture:
 class Checkpoint:
     architecture: str
     weight_bits: int
+    quantization: str | None = None  # quant_method in the checkpoint's config.json; None: unquantized
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,20 @@ from infra.config.stack import StackConfig
 
 # Numbers past 2^53 lose precision as JSON/Go float64 (Pulumi config, Helm values).
 NUMBER_MAX = 2**53
-# Quantization methods and the stored precision of the checkpoints they load (vLLM
-# model_executor/layers/quantization: AWQ/GPTQ are 4-bit weight formats, fp8 an 8-bit one).
-QUANTIZATION_FORMAT_BITS = {"awq": 4, "awq_marlin": 4, "gptq": 4, "gptq_marlin": 4}
+# What --quantization may say for a checkpoint, by the quant_method its config.json stores. vLLM's
+# ModelConfig._verify_quantization (vllm/config/model.py) refuses a method other than the checkpoint's,
+# except the Marlin kernels for AWQ/GPTQ checkpoints; an unquantized checkpoint may be quantized
+# online to fp8.
+CHECKPOINT_QUANTIZATION = {
+    None: {None, "fp8"},
+    "awq": {None, "awq", "awq_marlin"},
+    "gptq": {None, "gptq", "gptq_marlin"},
+    "fbgemm_fp8": {None},
+    "fp8": {None, "fp8"},
+    "compressed-tensors": {None, "compressed-tensors"},
+}
+# AWQ/GPTQ asked of a 16-bit checkpoint: capacity/sizing.py says it, with what would fit instead.
+LEFT_TO_SIZING = {(None, q) for q in ("awq", "awq_marlin", "gptq", "gptq_marlin")}
 
 
 def number_problems(raw: Any, loc: tuple = ()) -> list[Problem]:
@@ -156,11 +167,13 @@ def checkpoint_problems(i: int, model) -> list[Problem]:
     if checkpoint is None:
         return []
     problems = []
-    bits = QUANTIZATION_FORMAT_BITS.get(model.quantization or "")
-    if bits is not None and checkpoint.weight_bits not in (bits, 16):
-        problems.append(Problem(("models", i, "quantization"), f"{model.quantization} loads {bits}-bit checkpoints and {model.hugging_face_id} is {checkpoint.weight_bits}-bit", model.quantization))
-    if model.quantization == "fp8" and checkpoint.weight_bits == 4:
-        problems.append(Problem(("models", i, "quantization"), f"fp8 cannot load {model.hugging_face_id}, a 4-bit checkpoint; use awq_marlin/gptq_marlin or null", model.quantization))
+    allowed = CHECKPOINT_QUANTIZATION.get(checkpoint.quantization, {checkpoint.quantization})
+    if model.quantization is not None and model.quantization not in allowed and (checkpoint.quantization, model.quantization) not in LEFT_TO_SIZING:
+        stored = f"quantized with {checkpoint.quantization}" if checkpoint.quantization else "not quantized"
+        options = ", ".join(sorted(q for q in allowed if q)) or "none"
+        problems.append(
+            Problem(("models", i, "quantization"), f"{model.hugging_face_id} is {stored}; vLLM refuses a different --quantization: use null (read from the checkpoint) or {options}", model.quantization)
+        )
     if model.weight_bits is not None and model.quantization is None and model.weight_bits != checkpoint.weight_bits:
         problems.append(Problem(("models", i, "weightBits"), f"{model.hugging_face_id} is {checkpoint.weight_bits}-bit in the catalog; remove weightBits or use a matching checkpoint", model.weight_bits))
     if model.architecture is not None and model.architecture != checkpoint.architecture:
