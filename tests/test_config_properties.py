@@ -30,7 +30,7 @@ from tests.conftest import EXAMPLE_STACKS, stack_config  # noqa: E402
 SECRETS = ["hf_QwErTyUiOpAsDfGhJkLzXcVbNm123456", "sk-ant-api03-ZyXwVuTsRqPoNmLk0987", "AKIAJ7Q2EXAMPLE5KEYZ", "sk-proj-MnBvCxZlKjHgFdSa5678"]
 EXAMPLES = {name: stack_config(name) for name in EXAMPLE_STACKS}
 PREFIX = f"{PROJECT}:"
-SETTINGS = settings(max_examples=60, deadline=10_000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=True)
+SETTINGS = settings(max_examples=60, deadline=10_000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=True, database=None)
 
 # Values a careless or hostile stack file may put anywhere.
 odd_values = st.one_of(
@@ -166,7 +166,7 @@ def valid_variants(draw):
     return stack, config
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
 @given(valid_variants())
 def test_dropping_optional_keys_or_moving_numbers_in_range_still_plans(tmp_path_factory, monkeypatch_module, case):
     stack, config = case
@@ -190,7 +190,7 @@ def monkeypatch_module():
 yaml_text = st.text(alphabet=st.sampled_from(list("config:llm-serving:region us-east-1\n  -[]{}&*!|>'\"#%@`,?<=~0.9xX\t")), max_size=200)
 
 
-@settings(max_examples=80, deadline=10_000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True)
+@settings(max_examples=80, deadline=10_000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True, database=None)
 @given(text=st.one_of(yaml_text, st.builds(lambda body: "config:\n" + body, yaml_text)))
 def test_any_stack_file_text_is_planned_or_refused_without_a_traceback(tmp_path, capsys, text):
     (tmp_path / "Pulumi.fuzz.yaml").write_text(text)
