@@ -25,3 +25,6 @@ KUBE_SYSTEM_NAMESPACE = "kube-system"
 # Helm release names of the kit's singletons (each model's release is the model's name).
 ROUTER_RELEASE = "router"
 EMBEDDINGS_RELEASE = "embeddings"
+
+# The router's model name for the hosted fallback (serving/router.py); no model or adapter may take it.
+FALLBACK_ROUTE = "hosted-fallback"

@@ -94,6 +94,7 @@ class Checkpoint:
     architecture: str
     weight_bits: int
     format: str | None = None  # "mxfp4" for gpt-oss; None: AWQ/GPTQ at 4 bits, FP8 at 8, BF16 at 16
+    quantization: str | None = None  # quant_method in the checkpoint's config.json; None: unquantized
 
 
 @dataclass(frozen=True)

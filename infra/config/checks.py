@@ -10,6 +10,7 @@ import pulumi
 from infra import PROJECT
 from infra.catalog import cold_start_figures, kubernetes_versions, model_architectures
 from infra.config.cluster import NewVpc
+from infra.config.limit_checks import engine_problems, route_problems
 from infra.config.problems import Problem
 from infra.config.serving import hosted_models_in_use
 from infra.config.stack import StackConfig
@@ -20,8 +21,9 @@ def cross_checks(config: StackConfig) -> list[Problem]:
     vpc = config.cluster.network.vpc
     if isinstance(vpc, NewVpc) and vpc.zones:
         for i, zone in enumerate(vpc.zones):
-            if not re.fullmatch(re.escape(config.region) + r"[a-z]", zone):
-                problems.append(Problem(("cluster", "network", "newVpc", "zones", i), f"not a zone of region {config.region} (e.g. {config.region}a)", zone))
+            # Zone names are the region and a letter a-f (us-east-1 has the most: a to f).
+            if not re.fullmatch(re.escape(config.region) + r"[a-f]", zone):
+                problems.append(Problem(("cluster", "network", "newVpc", "zones", i), f"not a zone of region {config.region} (e.g. {config.region}a, letters a-f)", zone))
     if config.cluster.network.new_vpc and config.cluster.network.existing_vpc:
         problems.append(Problem(("cluster", "network"), "give newVpc or existingVpc, not both", "both"))
     endpoint = config.cluster.endpoint
@@ -41,6 +43,16 @@ def cross_checks(config: StackConfig) -> list[Problem]:
                 config.cluster.kubernetes_version,
             )
         )
+    if endpoint.public and not endpoint.private:
+        problems.append(
+            Problem(
+                ("cluster", "endpoint", "private"),
+                "with private access off, nodes reach the API server over the internet through the NAT gateways, whose addresses exist only after "
+                "`pulumi up` and are not in publicCidrs, so nodes would never join; keep private: true (the default)",
+                False,
+            )
+        )
+    problems += route_problems(config) + engine_problems(config)
     pools = {p.name: p for p in config.gpu_pools}
     for i, model in enumerate(config.models):
         pool = pools.get(model.pool)

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from infra.config.base import Cidr, ConfigModel, Ec2InstanceType, IamPrincipalArn, IamRoleArn, KubernetesVersion, at_least, config_error
+from infra.config.limits import GP3_MAX_GIB, NODES_PER_NODE_GROUP, PRIVATE_RANGES, PUBLIC_CIDR_PREFIX_MIN
 
 
 class NewVpc(ConfigModel):
@@ -29,8 +30,20 @@ class NewVpc(ConfigModel):
     @field_validator("cidr")
     @classmethod
     def _prefix_leaves_room_for_subnets(cls, value: str) -> str:
-        if not 16 <= ipaddress.IPv4Network(value).prefixlen <= 20:
-            raise config_error("cidr_size", "the VPC needs a /16 to /20 block so every zone gets a private and a public subnet")
+        network = ipaddress.IPv4Network(value)
+        if not 16 <= network.prefixlen <= 20:
+            raise config_error("cidr_size", "the VPC needs a /16 to /20 block so every zone gets a private and a public subnet of /24 or larger")
+        if not any(network.subnet_of(ipaddress.IPv4Network(private)) for private in PRIVATE_RANGES):
+            raise config_error("cidr_not_private", "a VPC block must be private address space: inside {ranges}", ranges=", ".join(PRIVATE_RANGES))
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _distinct_zones(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise config_error("duplicates", "zones are listed twice; each zone gets its own subnets, so list each once")
+        if value is not None and len(value) > 6:
+            raise config_error("too_many_zones", "at most 6 zones (the kit splits the VPC block into a private and a public subnet per zone)")
         return value
 
     @property
@@ -70,6 +83,21 @@ class EndpointAccess(ConfigModel):
         [], description="CIDR blocks allowed to reach a public endpoint (required when `public` is true).", examples=[["203.0.113.0/24"]]
     )
 
+    @field_validator("public_cidrs")
+    @classmethod
+    def _not_open_to_the_internet(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            if ipaddress.IPv4Network(cidr).prefixlen < PUBLIC_CIDR_PREFIX_MIN:
+                raise config_error(
+                    "cidr_open",
+                    "{cidr} opens the API server to (a large part of) the internet; list your office, VPN or CI egress ranges, each /{minimum} or narrower (or set public: false)",
+                    cidr=cidr,
+                    minimum=PUBLIC_CIDR_PREFIX_MIN,
+                )
+        if len(set(value)) != len(value):
+            raise config_error("duplicates", "a CIDR block is listed twice")
+        return value
+
 
 class ClusterConfig(ConfigModel):
     """The EKS cluster."""
@@ -88,7 +116,7 @@ class ClusterConfig(ConfigModel):
         examples=[True],
     )
     network: NetworkConfig = Field(NetworkConfig(), description="Where the cluster lives.", examples=[{"newVpc": {"zoneCount": 3}}])
-    endpoint: EndpointAccess = Field(description="API server endpoint access.", examples=[{"private": True, "public": True, "publicCidrs": ["203.0.113.0/24"]}])
+    endpoint: EndpointAccess = Field(EndpointAccess(public=False), description="API server endpoint access (default: private only; reach it from inside the VPC or a VPN).", examples=[{"private": True, "public": True, "publicCidrs": ["203.0.113.0/24"]}])
     admins: list[IamPrincipalArn] = Field(
         [],
         description="IAM roles or users given cluster-admin through EKS access entries (not the identity that runs `pulumi up`: it is admin already).",
@@ -112,8 +140,8 @@ class SystemNodes(ConfigModel):
 
     instance_types: list[Ec2InstanceType] = Field(["m7i.large"], min_length=1, description="EC2 instance types.", examples=[["m7i.large"]])
     min_nodes: int = Field(2, ge=1, description="Minimum nodes.", examples=[2])
-    max_nodes: int = Field(4, ge=1, description="Maximum nodes (at least `minNodes`).", examples=[4])
-    root_volume_gib: int = Field(50, ge=20, le=16384, description="Root volume size in GiB.", examples=[50])
+    max_nodes: int = Field(4, ge=1, le=NODES_PER_NODE_GROUP, description="Maximum nodes (at least `minNodes`).", examples=[4])
+    root_volume_gib: int = Field(50, ge=20, le=GP3_MAX_GIB, description="Root volume size in GiB.", examples=[50])
 
     @field_validator("max_nodes")
     @classmethod

@@ -14,9 +14,11 @@ from pydantic import ValidationError
 
 from infra import PROJECT
 from infra.config.checks import cross_checks, secret_requirements
+from infra.config.limit_checks import number_problems, secret_value_problems, stack_name_problems
 from infra.config.preflight import Mode
 from infra.config.problems import ConfigError, Problem, problem_from
 from infra.config.stack import StackConfig
+from infra.config.stack_file import namespace_problems
 
 # Keys that hold credentials. They never enter StackConfig: they are read as Pulumi secrets and
 # only ever travel as secret Outputs into Kubernetes Secrets.
@@ -76,12 +78,17 @@ def load_secrets() -> Secrets:
 
 def parse(stack: str, raw: dict[str, Any], secret_problems: list[Problem] | None = None) -> StackConfig:
     """Validate the `llm-serving:` keys of a stack (namespace stripped, secrets left out) into a StackConfig."""
-    problems = list(secret_problems or [])
+    problems = list(secret_problems or []) + number_problems(raw)
+    if problems:
+        raise ConfigError(stack, problems)
+    plain_secrets = secret_value_problems(raw)
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(stack, problems + [problem_from(e) for e in exc.errors()]) from None
-    problems += cross_checks(config)
+        invalid = [problem_from(e) for e in exc.errors()]
+        at = {p.loc for p in invalid}  # a key already refused (an unknown key, say) is reported once
+        raise ConfigError(stack, [p for p in plain_secrets if p.loc not in at] + invalid) from None
+    problems = plain_secrets + stack_name_problems(stack, config) + cross_checks(config)
     if problems:
         raise ConfigError(stack, problems)
     return config
@@ -105,11 +112,16 @@ def raw_from_pulumi() -> dict[str, Any]:
     return {name: _decode(config.get(name)) for name in names if name not in SECRET_KEYS}
 
 
+def _all_config() -> dict[str, Any]:
+    """Every config key of the stack, in every namespace, as the engine set them."""
+    return {**pulumi_runtime_config.get_config_env(), **pulumi_runtime_config.CONFIG.get()}
+
+
 def load(mode: Mode = Mode.DEPLOY) -> StackConfig:
     """The current stack's validated configuration. Under `pulumi up` (Mode.DEPLOY) a missing secret the
     stack needs is an error; the offline plan (Mode.PLAN), which never has secrets, lists it among its
-    warnings instead (checks.secret_requirements)."""
-    config = parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems())
+    warnings instead (checks.secret_requirements). Keys under a misspelled namespace are refused too."""
+    config = parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems() + namespace_problems(_all_config()))
     missing = secret_requirements(config)
     if missing and mode is Mode.DEPLOY:
         raise ConfigError(pulumi.get_stack(), missing)

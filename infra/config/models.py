@@ -8,35 +8,41 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from infra.config.base import HF_REPO, ConfigModel, config_error
+from infra.config import vllm_flags
+from infra.config.base import HF_REPO, ConfigModel, PlainName, config_error
+from infra.config.limits import ADAPTERS_PER_MODEL_MAX, HPA_STABILIZATION_MAX_SECONDS, KUBERNETES_INT32_MAX, RESERVED_MODEL_NAMES, RESERVED_ROUTE_NAMES
+from infra.config.redact import looks_like_secret
 
-# Flags the kit sets from typed keys; `extraArgs` may not set them a second time.
-MANAGED_VLLM_FLAGS = (
-    "--model", "--revision", "--served-model-name", "--tensor-parallel-size", "--quantization", "--max-model-len",
-    "--max-num-seqs", "--gpu-memory-utilization", "--enable-prefix-caching", "--no-enable-prefix-caching",
-    "--enable-lora", "--max-loras", "--max-lora-rank", "--max-cpu-loras", "--lora-modules", "--api-key",
-    "--download-dir", "--port", "--host", "--kv-cache-dtype",
-)
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>[^\s]+?)/?$")
 
 
 def _check_adapter_source(value: str) -> str:
     if not (_S3_URI.match(value) or HF_REPO.match(value)):
         raise config_error("adapter_source", "not an adapter source: give s3://bucket/prefix or a Hugging Face repo id like org/adapter-name")
+    if value.startswith("s3://") and re.search(r"[*?\[\]]", value):
+        raise config_error("adapter_source_wildcard", "an S3 prefix with wildcards (*, ?) would grant read on more of the bucket than the adapter; give the adapter's exact prefix")
     return value
 
 
 def _check_extra_arg(value: str) -> str:
-    flag = value.split("=", 1)[0]
-    if flag in MANAGED_VLLM_FLAGS:
-        raise config_error("managed_flag", "{flag} is set by the kit from its own key; set that key instead", flag=flag)
+    if looks_like_secret(value):
+        raise config_error("secret_in_args", "looks like a credential; extraArgs print in the plan and the manifests: set secrets with pulumi config set --secret")
+    reason = vllm_flags.problem(value)
+    if reason:
+        raise config_error("refused_flag", reason)
+    return value
+
+
+def _check_model_name(value: str) -> str:
+    if value in RESERVED_MODEL_NAMES | RESERVED_ROUTE_NAMES:
+        raise config_error("reserved_name", "the kit uses this name for its own release or router route; reserved: {names}", names=", ".join(sorted(RESERVED_MODEL_NAMES | RESERVED_ROUTE_NAMES)))
     return value
 
 
 class LoraAdapter(ConfigModel):
     """A LoRA adapter served next to its base model (vLLM multi-LoRA)."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="Model name clients request for this adapter.", examples=["support-tone"])
+    name: Annotated[str, PlainName, AfterValidator(_check_model_name)] = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="Model name clients request for this adapter.", examples=["support-tone"])
     source: Annotated[str, AfterValidator(_check_adapter_source)] = Field(
         description="Where the adapter lives: s3://bucket/prefix (read through IRSA) or a Hugging Face repo id.",
         examples=["s3://acme-ml-adapters/llama-70b/support-tone"],
@@ -71,17 +77,17 @@ class ModelShape(ConfigModel):
 class ModelReplicas(ConfigModel):
     """How many copies of the model serve, and on which capacity."""
 
-    baseline: int = Field(ge=1, description="Replicas pinned to on-demand nodes: the capacity a spot reclaim cannot take.", examples=[1])
-    spot: int = Field(0, ge=0, description="Burst replicas on spot nodes.", examples=[2])
+    baseline: int = Field(1, ge=1, le=KUBERNETES_INT32_MAX, description="Replicas pinned to on-demand nodes: the capacity a spot reclaim cannot take.", examples=[1])
+    spot: int = Field(0, ge=0, le=KUBERNETES_INT32_MAX, description="Burst replicas on spot nodes.", examples=[2])
 
 
 class Autoscaling(ConfigModel):
     """Scale a model's spot replicas on vLLM's waiting requests (KEDA); the on-demand baseline never scales."""
 
     enabled: bool = Field(False, description="Autoscale the spot replicas (needs monitoring).", examples=[True])
-    max_spot_replicas: int = Field(4, ge=1, description="Most spot replicas (replicas.spot is the least).", examples=[6])
-    waiting_requests_per_replica: int = Field(8, ge=1, description="Target waiting requests per replica before adding one.", examples=[8])
-    scale_down_stabilization_seconds: int = Field(600, ge=0, description="How long load must stay low before replicas are removed.", examples=[600])
+    max_spot_replicas: int = Field(4, ge=1, le=KUBERNETES_INT32_MAX, description="Most spot replicas (replicas.spot is the least).", examples=[6])
+    waiting_requests_per_replica: int = Field(8, ge=1, le=KUBERNETES_INT32_MAX, description="Target waiting requests per replica before adding one.", examples=[8])
+    scale_down_stabilization_seconds: int = Field(600, ge=0, le=HPA_STABILIZATION_MAX_SECONDS, description="How long load must stay low before replicas are removed.", examples=[600])
 
 
 class Benchmark(ConfigModel):
@@ -98,10 +104,10 @@ class Benchmark(ConfigModel):
 class ModelDeployment(ConfigModel):
     """One vLLM deployment of a model (a Helm release of charts/vllm)."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", description="Release and served model name (DNS label, up to 32 chars).", examples=["llama-70b"])
+    name: Annotated[str, PlainName, AfterValidator(_check_model_name)] = Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", description="Release and served model name (DNS label, up to 32 chars).", examples=["llama-70b"])
     hugging_face_id: str = Field(pattern=HF_REPO.pattern, description="Hugging Face model repo id.", examples=["hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"])
     revision: str = Field(
-        pattern=r"^[\w./-]{1,100}$", description="Model revision: pin a commit hash in production so every pod loads the same weights.", examples=["main"]
+        "main", pattern=r"^[\w./-]{1,100}$", description="Model revision: pin a commit hash in production so every pod loads the same weights.", examples=["main"]
     )
     pool: str = Field(description="Name of the GPU pool the model runs on.", examples=["l40s"])
     quantization: Literal["awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors"] | None = Field(
@@ -112,8 +118,8 @@ class ModelDeployment(ConfigModel):
     max_num_seqs: int = Field(128, ge=1, description="Sequences batched at once (vLLM --max-num-seqs).", examples=[256])
     gpu_memory_utilization: float = Field(0.9, gt=0.1, le=0.98, description="Share of GPU memory vLLM may use (vLLM --gpu-memory-utilization).", examples=[0.92])
     prefix_caching: bool = Field(True, description="Automatic prefix caching (vLLM --enable-prefix-caching / --no-enable-prefix-caching).", examples=[True])
-    replicas: ModelReplicas = Field(description="On-demand baseline and spot burst replicas.", examples=[{"baseline": 1, "spot": 2}])
-    lora_adapters: list[LoraAdapter] = Field([], description="LoRA adapters to serve with this model.", examples=[[{"name": "support-tone", "source": "s3://acme-ml-adapters/support-tone", "rank": 16}]])
+    replicas: ModelReplicas = Field(ModelReplicas(), description="On-demand baseline and spot burst replicas.", examples=[{"baseline": 1, "spot": 2}])
+    lora_adapters: list[LoraAdapter] = Field([], max_length=ADAPTERS_PER_MODEL_MAX, description="LoRA adapters to serve with this model.", examples=[[{"name": "support-tone", "source": "s3://acme-ml-adapters/support-tone", "rank": 16}]])
     max_loras: int | None = Field(None, ge=1, description="Adapters batched at once (vLLM --max-loras); default: all of them.", examples=[2])
     extra_args: list[Annotated[str, AfterValidator(_check_extra_arg)]] = Field(
         [], description="More vLLM flags, verbatim (not the ones the keys above set).", examples=[["--enable-chunked-prefill"]]

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from infra.config.base import ConfigModel
+from infra.config.limits import GP3_MAX_GIB
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -58,7 +59,7 @@ class Monitoring(ConfigModel):
 
     enabled: bool = Field(True, description="Deploy the monitoring stack.", examples=[True])
     retention_days: int = Field(15, ge=1, le=365, description="Prometheus retention in days.", examples=[15])
-    storage_gib: int = Field(50, ge=10, description="Prometheus volume size (gp3) in GiB.", examples=[100])
+    storage_gib: int = Field(50, ge=10, le=GP3_MAX_GIB, description="Prometheus volume size (gp3) in GiB.", examples=[100])
     grafana: bool = Field(True, description="Deploy Grafana with the kit's dashboards.", examples=[True])
     alerts: AlertThresholds = Field(AlertThresholds(), description="Alert thresholds.", examples=[{"ttftP99Seconds": 1.5}])
     alerting: Alerting = Field(Alerting(), description="Alert receivers (URLs and keys are Pulumi secrets).", examples=[{"pagerduty": {"severities": ["critical"]}, "slack": {"channel": "#llm-alerts"}}])

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 from infra.catalog import gpu_instances
-from infra.config.base import ConfigModel, GpuInstanceType, LabelKey, LabelValue, at_least, config_error
+from infra.config.base import ConfigModel, GpuInstanceType, LabelKey, LabelValue, PlainName, at_least, config_error
+from infra.config.limits import GP3_MAX_GIB, NODES_PER_NODE_GROUP
 
 
 class OnDemandNodes(ConfigModel):
     """The on-demand node group of a pool: a baseline that survives spot reclaims."""
 
-    baseline: int = Field(ge=1, description="On-demand nodes that always run.", examples=[1])
+    baseline: int = Field(1, ge=1, le=NODES_PER_NODE_GROUP, description="On-demand nodes that always run.", examples=[1])
     max: int | None = Field(
-        None, ge=1, description="Upper bound the autoscaler may grow on-demand to when spot is short (default: the baseline).", examples=[2]
+        None, ge=1, le=NODES_PER_NODE_GROUP, description="Upper bound the autoscaler may grow on-demand to when spot is short (default: the baseline).", examples=[2]
     )
 
     @field_validator("max")
@@ -31,8 +32,8 @@ class OnDemandNodes(ConfigModel):
 class SpotNodes(ConfigModel):
     """The spot node group of a pool, over all the pool's instance types."""
 
-    min: int = Field(0, ge=0, description="Spot nodes that always run (spot can still be reclaimed).", examples=[0])
-    max: int = Field(ge=1, description="Upper bound for spot nodes.", examples=[4])
+    min: int = Field(0, ge=0, le=NODES_PER_NODE_GROUP, description="Spot nodes that always run (spot can still be reclaimed).", examples=[0])
+    max: int = Field(2, ge=1, le=NODES_PER_NODE_GROUP, description="Upper bound for spot nodes.", examples=[4])
 
     @field_validator("max")
     @classmethod
@@ -74,15 +75,15 @@ class NodeDisks(ConfigModel):
 class GpuPool(ConfigModel):
     """A pool of GPU nodes of one GPU model: an on-demand baseline group and a diversified spot group."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$", description="Pool name (lower-case, 2-20 chars); node label llm-serving/pool.", examples=["l40s"])
+    name: Annotated[str, PlainName] = Field(pattern=r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$", description="Pool name (lower-case, 2-20 chars); node label llm-serving/pool.", examples=["l40s"])
     instance_types: list[GpuInstanceType] = Field(
         min_length=1,
         description="GPU instance types, all with the same GPU model and count. The first is the on-demand type; spot uses them all.",
         examples=[["g6e.12xlarge", "g6e.24xlarge"]],
     )
-    on_demand: OnDemandNodes = Field(description="On-demand baseline.", examples=[{"baseline": 1, "max": 2}])
-    spot: SpotNodes = Field(description="Spot range.", examples=[{"min": 0, "max": 4}])
-    root_volume_gib: int = Field(200, ge=50, le=16384, description="Root (Bottlerocket: data) volume in GiB; holds images and model weights.", examples=[300])
+    on_demand: OnDemandNodes = Field(OnDemandNodes(), description="On-demand baseline (default: one node).", examples=[{"baseline": 1, "max": 2}])
+    spot: SpotNodes = Field(SpotNodes(), description="Spot range (default: 0 to 2 nodes).", examples=[{"min": 0, "max": 4}])
+    root_volume_gib: int = Field(200, ge=50, le=GP3_MAX_GIB, description="Root (Bottlerocket: data) volume in GiB; holds images and model weights.", examples=[300])
     disks: NodeDisks = Field(NodeDisks(), description="Disk throughput, NVMe instance store and image pull mode of the pool's nodes.", examples=[{"throughputMibps": 1000, "iops": 16000, "instanceStore": "raid0", "fastImagePull": True}])
     ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = Field(
         "AL2023_x86_64_NVIDIA", description="EKS AMI type with NVIDIA drivers.", examples=["AL2023_x86_64_NVIDIA"]

@@ -4,6 +4,7 @@ what is allowed."""
 from __future__ import annotations
 
 import json
+import re
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ import pulumi
 
 from infra import PROJECT
 from infra.config.base import ConfigModel
+from infra.config.redact import redact, redact_text
 from infra.config.stack import StackConfig
 
 
@@ -23,24 +25,42 @@ class Problem:
     message: str
     value: Any = None
     missing: bool = False
+    namespace: str = PROJECT
 
     @property
     def path(self) -> str:
+        if not self.loc:
+            return "stack name"
         head, *rest = self.loc
-        text = f"{PROJECT}:{head}"
+        text = f"{_printable(self.namespace)}:{_key(head)}"
         for part in rest:
             if part == "[key]":  # pydantic's marker for an invalid dict key; the key itself precedes it
                 continue
-            text += f"[{part}]" if isinstance(part, int) else f".{part}"
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if _PLAIN_KEY.match(str(part)) else f"[{_key(part)}]")
         return text
 
     def __str__(self) -> str:
+        """One line; anything that looks like a credential, in the value, the path or the message, redacted."""
+        path, message = redact_text(self.path), redact_text(_printable(" ".join(self.message.split())))
         if self.missing:
-            return f"{self.path}: missing required key; {self.message}"
-        shown = json.dumps(self.value, default=str)
+            return f"{path}: missing required key; {message}"
+        shown = json.dumps(redact(self.value), default=str)  # JSON escapes control characters
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        return f"{self.path}: got {shown}; {self.message}"
+        return f"{path}: got {shown}; {message}"
+
+
+_PLAIN_KEY = re.compile(r"^[\w./:@+-]+$")
+
+
+def _key(part: str | int) -> str:
+    """A key as written in the stack file, or JSON-quoted when it holds spaces or control characters
+    (which would otherwise break the one-line message)."""
+    return str(part) if _PLAIN_KEY.match(str(part)) else json.dumps(str(part))
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class ConfigError(pulumi.RunError):

@@ -1,5 +1,7 @@
 """The README's configuration reference, generated from the pydantic models in infra/config/,
-so every key is documented with its type, default, description and an example.
+so every key is documented with its type, default, limits, description and an example. The limits
+column is the field's own bounds (ge/le, lengths, pattern) and the downstream limits declared in
+limits.py (KEY_LIMITS), so the README states each limit where the key is.
 
 `python -m infra config-reference` prints it; a test keeps README.md in step.
 """
@@ -16,14 +18,17 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from infra import PROJECT
+from infra.config.limits import KEY_LIMITS
 from infra.config.load import SECRET_KEYS
 from infra.config.stack import StackConfig
 
 _TEMPLATE = jinja2.Template(
-    """| key | type | default | description | example |
-|---|---|---|---|---|
+    """Stack names: {{ stack_limit }}.
+
+| key | type | default | limits | description | example |
+|---|---|---|---|---|---|
 {% for row in rows -%}
-| `{{ row.path }}` | {{ row.type }} | {{ row.default }} | {{ row.description }} | `{{ row.example }}` |
+| `{{ row.path }}` | {{ row.type }} | {{ row.default }} | {{ row.limits }} | {{ row.description }} | `{{ row.example }}` |
 {% endfor %}""",
     autoescape=False,
 )
@@ -36,6 +41,7 @@ class Row:
     default: str
     description: str
     example: str
+    limits: str = ""
 
 
 def _type_name(annotation) -> str:
@@ -55,6 +61,24 @@ def _type_name(annotation) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
+_BOUNDS = (("ge", ">= {}"), ("gt", "> {}"), ("le", "<= {}"), ("lt", "< {}"), ("min_length", "at least {} items"), ("max_length", "at most {} items"))
+
+
+def _limits(field, path: str) -> str:
+    """The field's own bounds, then the downstream limits limits.py declares for this key."""
+    found = []
+    for constraint in field.metadata:
+        for name, text in _BOUNDS:
+            if getattr(constraint, name, None) is not None:
+                found.append(text.format(getattr(constraint, name)))
+        pattern = getattr(constraint, "pattern", None)
+        if pattern:
+            found.append(f"`{pattern}`".replace("|", "\\|"))
+    if path in KEY_LIMITS:
+        found.append(KEY_LIMITS[path])
+    return "; ".join(found).replace("|", "\\|") if found else ""
+
+
 def _nested_model(annotation) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -71,7 +95,7 @@ def rows(model: type[BaseModel] = StackConfig, prefix: str = f"{PROJECT}:") -> l
         path = f"{prefix}{field.alias}"
         default = "required" if field.default is PydanticUndefined else f"`{json.dumps(field.default, default=lambda m: m.model_dump(by_alias=True, exclude_defaults=True))}`"
         result.append(
-            Row(path, _type_name(field.annotation), default, field.description or "", json.dumps(field.examples[0]) if field.examples else "")
+            Row(path, _type_name(field.annotation), default, field.description or "", json.dumps(field.examples[0]) if field.examples else "", _limits(field, path.replace("[]", "[]")))
         )
         nested = _nested_model(field.annotation)
         if nested:
@@ -88,7 +112,7 @@ def secret_rows() -> list[Row]:
 
 
 def render() -> str:
-    return _TEMPLATE.render(rows=rows() + secret_rows()).strip() + "\n"
+    return _TEMPLATE.render(rows=rows() + secret_rows(), stack_limit=KEY_LIMITS["stack name"]).strip() + "\n"
 
 
 START, END = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from infra.config.base import HF_REPO, Cidr, ConfigModel, config_error
+from infra.config.limits import KUBERNETES_INT32_MAX
 from infra.config.models import ModelDeployment
 
 # A LiteLLM hosted model id the kit can key: anthropic/<model> or openai/<model>.
@@ -57,7 +58,7 @@ class Fallback(ConfigModel):
     timeout_retries: int = Field(0, ge=0, le=2, description="Retries of a timed-out request on the same model before falling back (each costs timeoutSeconds).", examples=[0])
     allowed_fails: int = Field(3, ge=1, le=100, description="Failed requests a model may have within cooldownSeconds; one more and it is skipped (straight to its fallback) for cooldownSeconds.", examples=[3])
     cooldown_seconds: int = Field(30, ge=1, le=3600, description="How long a failing backend is skipped.", examples=[30])
-    replicas: int = Field(2, ge=1, description="Router replicas.", examples=[2])
+    replicas: int = Field(2, ge=1, le=KUBERNETES_INT32_MAX, description="Router replicas.", examples=[2])
     allow_anonymous: bool = Field(False, description="Serve clients without an API key when llm-serving:apiKey is unset (otherwise `pulumi up` refuses).", examples=[False])
     hosted_models: list[HostedModel] = Field([], description="Hosted models served as routes of their own, with the same key and metrics.", examples=[[{"name": "frontier", "model": "anthropic/claude-sonnet-4-5"}]])
     load_balancer: RouterLoadBalancer = Field(RouterLoadBalancer(), description="Expose the router outside the cluster.", examples=[{"enabled": True, "scheme": "internal", "sourceCidrs": ["10.0.0.0/8"]}])
@@ -87,12 +88,17 @@ class Embeddings(ConfigModel):
     enabled: bool = Field(True, description="Deploy TEI.", examples=[True])
     model: str = Field("BAAI/bge-m3", pattern=HF_REPO.pattern, description="Hugging Face id of the embedding model.", examples=["BAAI/bge-m3"])
     revision: str = Field("main", pattern=r"^[\w./-]{1,100}$", description="Model revision (pin a commit hash in production).", examples=["main"])
-    replicas: int = Field(2, ge=1, description="TEI replicas.", examples=[2])
+    replicas: int = Field(2, ge=1, le=KUBERNETES_INT32_MAX, description="TEI replicas.", examples=[2])
     pool: str | None = Field(None, description="GPU pool to run on (one GPU per replica); null runs TEI on CPU on the system nodes.", examples=["l4"])
     capacity_type: Literal["on-demand", "spot"] = Field("on-demand", description="Capacity type of the GPU nodes TEI runs on.", examples=["on-demand"])
     max_batch_tokens: int = Field(16384, ge=1, description="TEI --max-batch-tokens.", examples=[16384])
     max_client_batch_size: int = Field(32, ge=1, description="TEI --max-client-batch-size.", examples=[32])
     auto_truncate: bool = Field(True, description="TEI --auto-truncate: truncate inputs longer than the model's maximum instead of failing them.", examples=[True])
+
+    @property
+    def route_name(self) -> str:
+        """The model name clients ask the router for (the repo name, lower-case)."""
+        return self.model.split("/")[-1].lower()
 
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator
 
 from infra.catalog import ApiPrice, GpuInstance, api_prices, gpu_instance, with_overrides
@@ -9,6 +11,7 @@ from infra.config.base import ConfigModel, Region, config_error
 from infra.config.cluster import AwsCredentials, ClusterConfig, SystemNodes
 from infra.config.delivery import ImageCache, WeightCache
 from infra.config.economics import CatalogOverrides, Economics, InstancePrice
+from infra.config.limits import KIT_TAGS, MODELS_MAX, NODE_GROUPS_PER_CLUSTER, RESERVED_TAG_PREFIX, TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_PER_RESOURCE
 from infra.config.models import ModelDeployment
 from infra.config.monitoring import Monitoring
 from infra.config.pools import GpuPool
@@ -19,10 +22,10 @@ class StackConfig(ConfigModel):
     """Everything a stack file may say, under the `llm-serving:` namespace."""
 
     region: Region = Field(description="AWS region for every resource.", examples=["us-east-1"])
-    cluster: ClusterConfig = Field(description="The EKS cluster.", examples=[{"kubernetesVersion": "1.35", "endpoint": {"public": True, "publicCidrs": ["203.0.113.0/24"]}}])
+    cluster: ClusterConfig = Field(ClusterConfig(), description="The EKS cluster.", examples=[{"kubernetesVersion": "1.35", "endpoint": {"public": True, "publicCidrs": ["203.0.113.0/24"]}}])
     system_nodes: SystemNodes = Field(SystemNodes(), description="CPU nodes for cluster services.", examples=[{"instanceTypes": ["m7i.large"], "minNodes": 2, "maxNodes": 4}])
-    gpu_pools: list[GpuPool] = Field(min_length=1, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
-    models: list[ModelDeployment] = Field([], description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
+    gpu_pools: list[GpuPool] = Field(min_length=1, max_length=(NODE_GROUPS_PER_CLUSTER - 1) // 2, description="GPU node pools.", examples=[[{"name": "l4", "instanceTypes": ["g6.xlarge"], "onDemand": {"baseline": 1}, "spot": {"max": 3}}]])
+    models: list[ModelDeployment] = Field([], max_length=MODELS_MAX, description="Models to serve with vLLM.", examples=[[{"name": "llama-8b", "huggingFaceId": "meta-llama/Llama-3.1-8B-Instruct", "revision": "main", "pool": "l4", "replicas": {"baseline": 1}}]])
     fallback: Fallback = Field(Fallback(), description="The API router and its hosted fallback.", examples=[{"hostedModel": "openai/gpt-4o-mini", "timeoutSeconds": 60}])
     embeddings: Embeddings = Field(Embeddings(enabled=False), description="Embeddings served by TEI (off unless configured).", examples=[{"model": "BAAI/bge-m3", "replicas": 2, "pool": "l4"}])
     monitoring: Monitoring = Field(Monitoring(), description="Prometheus, DCGM, alerts and dashboards.", examples=[{"retentionDays": 30, "storageGib": 100}])
@@ -41,6 +44,20 @@ class StackConfig(ConfigModel):
         if duplicates:
             what = {"gpu_pools": "pool", "models": "model"}[info.field_name]
             raise config_error("duplicates", "{what} names must be unique; repeated: {names}", what=what, names=", ".join(duplicates))
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _aws_tag_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > TAGS_PER_RESOURCE - KIT_TAGS:
+            raise config_error("too_many_tags", "{count} tags; AWS allows {limit} per resource and the kit sets {kit}", count=len(value), limit=TAGS_PER_RESOURCE, kit=KIT_TAGS)
+        for key, tag in value.items():
+            if not 1 <= len(key) <= TAG_KEY_MAX or len(tag) > TAG_VALUE_MAX:
+                raise config_error("tag_length", "tag '{key}': AWS tag keys are 1-{kmax} characters and values up to {vmax}", key=key[:40], kmax=TAG_KEY_MAX, vmax=TAG_VALUE_MAX)
+            if key.lower().startswith(RESERVED_TAG_PREFIX):
+                raise config_error("tag_reserved", "tag '{key}': keys starting with {prefix} are reserved for AWS", key=key[:40], prefix=RESERVED_TAG_PREFIX)
+            if not re.fullmatch(r"[\w .:/=+@-]*", key + tag):
+                raise config_error("tag_characters", "tag '{key}': AWS tags allow letters, digits, spaces and _ . : / = + - @", key=key[:40])
         return value
 
     def pool(self, name: str) -> GpuPool:

@@ -6,8 +6,9 @@ for people and for CI.
   --diff BASE     print what the plan changes against an earlier plan's JSON, as Markdown
                   (with --json: as JSON); with --out, also DIR/diff.md
 
-Exit status: 0 the stack is valid and planned; 2 the stack's configuration is invalid, a model does
-not fit, or there is no such stack; 1 anything unexpected.
+Exit status: 0 the stack is valid and planned; 2 the stack file is not valid YAML (reported as
+file:line:col), its configuration is invalid, a model does not fit, or there is no such stack;
+1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 
 from infra.config import reference as config_reference
 from infra.config.problems import ConfigError
+from infra.config.stack_file import StackFileError
 from infra.offline import report, whatif_cli
 from infra.offline.diff import PlanDiff, diff_plans
 from infra.offline.mocks import RegisteredResource
@@ -224,7 +226,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     try:
         plan = run_plan(args.stack, args.stacks_dir)
-    except (ConfigError, StackNotFound) as exc:
+    except (ConfigError, StackNotFound, StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     plan_json = plan.to_json()

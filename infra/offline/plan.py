@@ -16,12 +16,13 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
-import yaml
 
 from infra import PROJECT, REPO_ROOT
 from infra.capacity.sizing import ModelSizing
 from infra.config.checks import advisories, secret_requirements
 from infra.config.preflight import Mode, Preflight
+from infra.config.problems import ConfigError
+from infra.config.stack_file import config_section, load_stack_file, namespace_problems
 from infra.deployment import Deployment
 from infra.offline import helm
 from infra.offline.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
@@ -44,11 +45,17 @@ def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
 
 def read_stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     """Config values as the Pulumi CLI passes them to a program: namespaced keys, structured
-    values as JSON text, and `secure:` values (which only Pulumi can decrypt) as masked secrets."""
-    document = yaml.safe_load(path.read_text()) or {}
+    values as JSON text, and `secure:` values (which only Pulumi can decrypt) as masked secrets.
+    StackFileError when the file is not YAML the Pulumi CLI reads the same way (infra/config/
+    stack_file.py); ConfigError for keys under a misspelled namespace."""
+    config = config_section(path, load_stack_file(path))
+    problems = namespace_problems(config)
+    if problems:
+        raise ConfigError(path.name.removeprefix("Pulumi.").removesuffix(".yaml"), problems)
     values: dict[str, str] = {}
     secret_keys: list[str] = []
-    for key, value in (document.get("config") or {}).items():
+    for key, value in config.items():
+        key = str(key)
         full_key = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[full_key] = MASK

@@ -53,7 +53,7 @@ Capacity: {{ "{:,.0f}".format(cost.capacity_tokens_per_second) }} tokens/s ({{ "
 | {{ label }} | {{ value|usd }} |
 {% endif %}
 {% endfor %}
-{% if cost.api %}
+{% if cost.api is defined %}
 
 Against {{ cost.api.name }} at {{ cost.api.usd_per_million_tokens|usd }} per million tokens (blended for this workload): {{ cost.api.verdict }}.
 {% endif %}

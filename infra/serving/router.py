@@ -34,7 +34,7 @@ from infra.aws.image_cache import ImageMirror
 from infra.capacity.pods import ROUTER
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback, model_fallback
-from infra.names import ROUTER_RELEASE
+from infra.names import FALLBACK_ROUTE, ROUTER_RELEASE
 
 RELEASE = ROUTER_RELEASE
 # Pinned together: the image the cluster runs and the PyPI release the live test runs
@@ -42,7 +42,7 @@ RELEASE = ROUTER_RELEASE
 # tags without -stable since 1.84.0 per docs.litellm.ai/blog/cleaner-release-versions).
 LITELLM_VERSION = "1.106.2"
 IMAGE = {"repository": "ghcr.io/berriai/litellm", "tag": f"v{LITELLM_VERSION}", "pullPolicy": "IfNotPresent"}
-FALLBACK_PREFIX = "hosted-fallback:"
+FALLBACK_PREFIX = f"{FALLBACK_ROUTE}:"  # a fallback route: hosted-fallback:<provider>/<model>
 GUARD_CALLBACK = "fallback_guard.guard"  # module in the chart's ConfigMap, next to config.yaml
 VLLM_PORT = 8000
 PRE_STOP_SECONDS = 10
@@ -106,7 +106,7 @@ def litellm_config(models: Sequence[ModelDeployment], embeddings: Embeddings, fa
     if embeddings.enabled:
         model_list.append(
             {
-                "model_name": embeddings.model.split("/")[-1].lower(),
+                "model_name": embeddings.route_name,
                 "litellm_params": {"model": f"openai/{embeddings.model}", "api_base": f"http://embeddings.{namespace}.svc:80/v1", "api_key": "no-key"},
                 "model_info": {"mode": "embedding"},
             }
