@@ -1,5 +1,12 @@
 """Fixtures: plan any stack file with the real program under Pulumi mocks and hand back every
-registered resource with its resolved inputs."""
+registered resource with its resolved inputs.
+
+Two kinds of stack, kept apart on purpose:
+- the example stacks (every file in stacks/, whatever its name): the generic checks run on each, and
+  read what to expect from its typed config (defaults applied) or its plan, never from raw YAML;
+- the test scenarios (tests/scenarios/): fixed inputs for tests that assert specific numbers, so
+  adding, editing or removing a stack in stacks/ never breaks a test.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +20,20 @@ from infra.offline.mocks import RegisteredResource
 from infra.offline.plan import STACKS_DIR, Plan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "tests" / "scenarios"
 EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
 @cache
 def _example_plan(stack: str) -> Plan:
     return run_plan(stack)
+
+
+@cache
+def scenario(name: str) -> Plan:
+    """The plan of a test scenario, tests/scenarios/Pulumi.<name>.yaml ("small": one L4 pool, "large":
+    70B at TP 4 on L40S plus an L4 pool), built once per test session."""
+    return run_plan(name, SCENARIOS)
 
 
 @pytest.fixture(params=EXAMPLE_STACKS)
@@ -29,16 +44,17 @@ def example_plan(request) -> Plan:
 
 @pytest.fixture
 def plan_of():
-    """Plan a stack by name: an example stack, or one written with `write_stack`."""
+    """Plan a stack written with `write_stack`: plan_of(*write_stack(...))."""
     return run_plan
 
 
 @pytest.fixture
 def write_stack(tmp_path):
-    """Write a variant of an example stack: write_stack("name", base="dev", edit=lambda cfg: ...)."""
+    """Write a variant of a test scenario: write_stack("name", base="small", edit=lambda cfg: ...);
+    base=None starts from an empty config."""
 
-    def write(name: str, *, base: str = "dev", edit=lambda config: None) -> tuple[str, Path]:
-        document = yaml.safe_load((STACKS_DIR / f"Pulumi.{base}.yaml").read_text())
+    def write(name: str, *, base: str | None = "small", edit=lambda config: None) -> tuple[str, Path]:
+        document = yaml.safe_load((SCENARIOS / f"Pulumi.{base}.yaml").read_text()) if base else {"config": {}}
         edit(document["config"])
         (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document))
         return name, tmp_path
@@ -53,10 +69,6 @@ def of_type(plan: Plan, type_: str) -> list[RegisteredResource]:
 def one(plan: Plan, type_: str, name: str) -> RegisteredResource:
     (match,) = [r for r in plan.resources if r.type == type_ and r.name == name]
     return match
-
-
-def stack_config(stack: str) -> dict:
-    return yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
 CUSTOM_KINDS = {

@@ -11,7 +11,7 @@ import yaml
 
 from infra.offline import report
 from infra.offline.diff import diff_plans, gpu_counts
-from tests.conftest import EXAMPLE_STACKS, ROOT
+from tests.conftest import EXAMPLE_STACKS, ROOT, SCENARIOS, scenario
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
@@ -30,6 +30,7 @@ def test_a_plan_diffed_against_itself_is_empty(example_plan):
 def test_out_writes_the_plan_the_report_and_one_manifest_file_per_release(tmp_path, example_plan):
     result = cli("plan", "--stack", example_plan.stack, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Stack '{example_plan.stack}': configuration valid")  # the readable plan, too
     written = json.loads((tmp_path / "plan.json").read_text())
     assert written == json.loads(json.dumps(example_plan.to_json(), sort_keys=True))
     for release, objects in example_plan.manifests.items():
@@ -38,21 +39,31 @@ def test_out_writes_the_plan_the_report_and_one_manifest_file_per_release(tmp_pa
     assert report_md.startswith(f"# Plan of stack `{example_plan.stack}`") and "## Cost" in report_md and "```" in report_md
 
 
-def test_diff_of_prod_against_a_copy_with_another_gpu_type(tmp_path, plan_of, write_stack):
+def test_every_stack_diffed_against_its_own_out_shows_no_changes(tmp_path, example_plan):
+    stack = example_plan.stack
+    assert cli("plan", "--stack", stack, "--out", str(tmp_path)).returncode == 0
+    readable = cli("plan", "--stack", stack, "--diff", str(tmp_path / "plan.json"))
+    assert readable.returncode == 0, readable.stderr
+    assert readable.stdout.strip() == f"### `{stack}`: no changes"
+    as_json = cli("plan", "--stack", stack, "--json", "--diff", str(tmp_path / "plan.json"))
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["empty"] is True
+
+
+def test_diff_against_a_copy_with_another_gpu_type(tmp_path, plan_of, write_stack):
     base = tmp_path / "base"
-    assert cli("plan", "--stack", "prod", "--out", str(base)).returncode == 0
+    assert cli("plan", "--stack", "large", "--stacks-dir", str(SCENARIOS), "--out", str(base)).returncode == 0
 
     def h100(config):
         config["llm-serving:gpuPools"][0]["instanceTypes"] = ["p5.48xlarge"]
 
-    stack, folder = write_stack("prod", base="prod", edit=h100)
+    stack, folder = write_stack("large", base="large", edit=h100)
     result = cli("plan", "--stack", stack, "--stacks-dir", str(folder), "--diff", str(base / "plan.json"))
     assert result.returncode == 0, result.stderr
     comment = result.stdout
-    assert "### `prod`: 0 to add, 3 to change, 0 to remove" in comment  # both node groups, and the pool prices in the cost rules
-    assert "| `llm-serving-prod-monitoring-rules` (Chart) | `values.pools` |" in comment
-    assert '| `llm-serving-prod-l40s-on-demand` (NodeGroup) | `instanceTypes` | `["g6e.12xlarge"]` | `["p5.48xlarge"]` |' in comment
-    assert '| `llm-serving-prod-l40s-spot` (NodeGroup) | `labels.llm-serving/gpu` | `"L40S"` | `"H100"` |' in comment
+    assert "### `large`: 0 to add, 3 to change, 0 to remove" in comment  # both node groups, and the pool prices in the cost rules
+    assert "| `llm-serving-large-monitoring-rules` (Chart) | `values.pools` |" in comment
+    assert '| `llm-serving-large-l40s-on-demand` (NodeGroup) | `instanceTypes` | `["g6e.12xlarge"]` | `["p5.48xlarge"]` |' in comment
+    assert '| `llm-serving-large-l40s-spot` (NodeGroup) | `labels.llm-serving/gpu` | `"L40S"` | `"H100"` |' in comment
 
     base_plan, head_plan = json.loads((base / "plan.json").read_text()), plan_of(stack, folder).to_json()
     base_gpus, head_gpus = gpu_counts(base_plan)["configured"], gpu_counts(head_plan)["configured"]
@@ -67,7 +78,7 @@ def test_diff_shows_changed_vllm_arguments(plan_of, write_stack):
     def more_sequences(config):
         config["llm-serving:models"][0]["maxNumSeqs"] = 64
 
-    changes = diff_plans(plan_of("dev").to_json(), plan_of(*write_stack("dev", edit=more_sequences)).to_json())
+    changes = diff_plans(scenario("small").to_json(), plan_of(*write_stack("small", edit=more_sequences)).to_json())
     assert changes.vllm_args["llama-8b/llama-8b-on-demand"] == {"removed": ["--max-num-seqs=32"], "added": ["--max-num-seqs=64"]}
     (chart,) = [c for c in changes.changed if c.type == "kubernetes:helm.sh/v4:Chart"]
     assert [(c.path, c.old, c.new) for c in chart.changes] == [("values.engine.maxNumSeqs", 32, 64)]
@@ -77,7 +88,7 @@ def test_diff_json_lists_added_and_removed_resources(plan_of, write_stack):
     def second_admin(config):
         config["llm-serving:cluster"]["admins"].append("arn:aws:iam::123456789012:role/auditor")
 
-    changes = diff_plans(plan_of("dev").to_json(), plan_of(*write_stack("dev", edit=second_admin)).to_json()).to_json()
+    changes = diff_plans(scenario("small").to_json(), plan_of(*write_stack("small", edit=second_admin)).to_json()).to_json()
     assert sorted(r["type"] for r in changes["added"]) == ["aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"]
     assert changes["removed"] == [] and not changes["empty"]
 

@@ -57,6 +57,7 @@ class ModelArchitecture:
 class Checkpoint:
     architecture: str
     weight_bits: int
+    gated: bool = False  # Hugging Face serves it only to an accepted account's token
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 import pulumi
 
 from infra import PROJECT
-from infra.catalog import model_architectures
+from infra.catalog import checkpoints, model_architectures
 from infra.config.cluster import NewVpc
 from infra.config.problems import Problem
 from infra.config.stack import StackConfig
@@ -73,6 +73,19 @@ def cross_checks(config: StackConfig) -> list[Problem]:
 
 
 
+def gated_checkpoint_warnings(config: StackConfig) -> list[str]:
+    """A gated checkpoint (catalog: gated) downloads only with a Hugging Face token."""
+    if pulumi.Config(PROJECT).get("huggingFaceToken") is not None:
+        return []
+    catalog = checkpoints()
+    return [
+        f"{PROJECT}:models[{i}].huggingFaceId {model.hugging_face_id} is gated on Hugging Face but {PROJECT}:huggingFaceToken is not set: "
+        f"vLLM cannot download it (401) until you accept its licence on huggingface.co and run pulumi config set --secret {PROJECT}:huggingFaceToken hf_..."
+        for i, model in enumerate(config.models)
+        if model.hugging_face_id in catalog and catalog[model.hugging_face_id].gated
+    ]
+
+
 def advisories(config: StackConfig) -> list[str]:
     """Warnings the plan prints for a valid stack."""
     notes = []
@@ -82,6 +95,7 @@ def advisories(config: StackConfig) -> list[str]:
             notes.append(f"{where}.revision is {model.revision!r}: pin a commit hash so every replica loads the same weights")
         if model.quantization == "awq":
             notes.append(f"{where}.quantization is 'awq', which selects vLLM's slow AWQ kernel; 'awq_marlin' (or null) uses the fast one")
+    notes += gated_checkpoint_warnings(config)
     fallback = config.fallback
     key = f"{fallback.provider}ApiKey"
     if fallback.enabled and pulumi.Config(PROJECT).get(key) is None:
