@@ -243,3 +243,14 @@ def test_bottlerocket_pools_size_the_data_volume_not_the_os_volume(plan_of, writ
 
 def test_catalog_instance_types_are_real_ec2_instance_types():
     assert set(gpu_instances()) <= enum("ec2", "InstanceType")
+
+
+def test_a_pool_without_spot_gets_no_spot_node_group(plan_of, write_stack):
+    def no_spot(config):
+        config["llm-serving:gpuPools"][0]["spot"] = {"max": 0}
+        config["llm-serving:models"][0]["replicas"] = {"baseline": 1}
+
+    plan = plan_of(*write_stack("no-spot", edit=no_spot))
+    assert [g.inputs["capacityType"] for g in gpu_node_groups(plan, "l4")] == ["ON_DEMAND"]
+    (l4,) = plan.cost["pools"]
+    assert l4["spot_nodes"] == 0 and plan.cost["hourly_usd_full_spot_scale_out"] == plan.cost["hourly_usd"]

@@ -166,3 +166,22 @@ def test_a_model_outside_the_catalog_is_sized_from_its_shape(plan_of, write_stac
 
     custom_plan = plan_of(*write_stack("custom-shape", edit=custom))
     assert custom_plan.to_json()["sizing"][0]["weights_gib"] == scenario("small").to_json()["sizing"][0]["weights_gib"]
+
+
+def gated_warnings(plan) -> list[str]:
+    return [w for w in plan.warnings if "is gated on Hugging Face" in w]
+
+
+def test_a_gated_checkpoint_without_a_token_is_warned_about(plan_of, write_stack):
+    (warning,) = gated_warnings(scenario("small"))  # meta-llama/Llama-3.1-8B-Instruct, no token
+    assert warning.startswith("llm-serving:models[0].huggingFaceId meta-llama/Llama-3.1-8B-Instruct is gated")
+    assert "pulumi config set --secret llm-serving:huggingFaceToken" in warning
+
+    def with_token(config):
+        config["llm-serving:huggingFaceToken"] = {"secure": "v1:AAAA"}  # as `pulumi config set --secret` writes it
+
+    def open_checkpoint(config):
+        config["llm-serving:models"][0]["huggingFaceId"] = "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
+
+    assert gated_warnings(plan_of(*write_stack("with-token", edit=with_token))) == []
+    assert gated_warnings(plan_of(*write_stack("open-checkpoint", edit=open_checkpoint))) == []
