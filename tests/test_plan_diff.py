@@ -121,15 +121,39 @@ def test_pull_requests_run_the_tests_the_offline_plan_and_pulumi_preview_when_co
     plan_steps = " ".join(step.get("run", "") for step in jobs["offline-plan"]["steps"])
     assert "scripts/pr_comment.py" in plan_steps and "--out" in plan_steps
     preview = next(step for step in jobs["pulumi-preview"]["steps"] if str(step.get("uses", "")).startswith("pulumi/actions@"))
-    assert preview["with"]["command"] == "preview" and preview["with"]["comment-on-pr"] is True
+    assert preview["with"]["command"] == "preview" and preview["with"]["comment-on-pr"] is True and preview["with"]["upsert"] is True
     assert jobs["pulumi-preview"]["if"] == "${{ vars.AWS_ROLE_ARN != '' }}"
     assert jobs["pulumi-preview-skipped"]["if"] == "${{ vars.AWS_ROLE_ARN == '' }}"
 
 
-def test_main_deploys_dev_then_prod_behind_a_protected_environment():
+def test_pulumi_preview_runs_for_every_stack_file_found(tmp_path):
+    jobs = yaml.safe_load((WORKFLOWS / "pull-request.yml").read_text())["jobs"]
+    assert jobs["pulumi-preview"]["strategy"]["matrix"] == {"stack": "${{ fromJSON(needs.stacks.outputs.names) }}"}
+    assert "stacks" in jobs["pulumi-preview"]["needs"]
+    (listing,) = [step for step in jobs["stacks"]["steps"] if step.get("id") == "list"]
+    output = tmp_path / "github-output"
+    result = subprocess.run(["bash", "-c", listing["run"]], cwd=ROOT, env={"GITHUB_OUTPUT": str(output), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (line,) = output.read_text().splitlines()
+    assert line.startswith("names=") and json.loads(line.removeprefix("names=")) == EXAMPLE_STACKS
+
+
+def test_plan_jobs_set_up_without_the_test_tools():
+    workflows = {name: yaml.safe_load((WORKFLOWS / name).read_text())["jobs"] for name in ("pull-request.yml", "deploy.yml")}
+    for name, jobs in workflows.items():
+        for job_name, job in jobs.items():
+            runs = [step.get("run", "") for step in job.get("steps", [])]
+            if job_name != "test":
+                assert not any("make setup" in run and "||" not in run for run in runs), f"{name}: {job_name} installs the test tools"
+
+
+def test_main_deploys_stacks_that_exist_the_last_behind_a_protected_environment():
     jobs = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())["jobs"]
-    assert jobs["dev"]["needs"] == "test" and jobs["prod"]["needs"] == "dev"
-    assert jobs["prod"]["environment"] == "production"
-    for job in ("dev", "prod"):
-        (up,) = [s for s in jobs[job]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
-        assert up["with"] == {"command": "up", "stack-name": job}
+    deploys = {name: job for name, job in jobs.items() if name != "test"}
+    for name, job in deploys.items():
+        (up,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+        assert up["with"] == {"command": "up", "stack-name": name}
+        assert name in EXAMPLE_STACKS, f"deploy.yml deploys {name}, which has no stacks/Pulumi.{name}.yaml"
+    order = list(deploys)
+    assert deploys[order[0]]["needs"] == "test" and all(deploys[b]["needs"] == a for a, b in zip(order, order[1:]))
+    assert deploys[order[-1]]["environment"] == "production"
