@@ -25,7 +25,8 @@ EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for
 
 
 @cache
-def _example_plan(stack: str) -> Plan:
+def example_plan_of(stack: str) -> Plan:
+    """The plan of an example stack in stacks/, built once per test session."""
     return run_plan(stack)
 
 
@@ -39,7 +40,7 @@ def scenario(name: str) -> Plan:
 @pytest.fixture(params=EXAMPLE_STACKS)
 def example_plan(request) -> Plan:
     """The plan of each stack file in stacks/ (each built once per test session)."""
-    return _example_plan(request.param)
+    return example_plan_of(request.param)
 
 
 @pytest.fixture
