@@ -10,6 +10,8 @@ Two kinds of stack, kept apart on purpose:
 
 from __future__ import annotations
 
+import os
+import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -61,6 +63,15 @@ def write_stack(tmp_path):
         return name, tmp_path
 
     return write
+
+
+def make_dry_run(*args: str) -> str:
+    """The commands `make -n <args>` prints, as a top-level make would (not `make test`'s sub-make,
+    which would add "Entering directory" lines)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def of_type(plan: Plan, type_: str) -> list[RegisteredResource]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_dry_run
 
 _spec = importlib.util.spec_from_file_location("install_helm", ROOT / "scripts" / "install_helm.py")
 install_helm = importlib.util.module_from_spec(_spec)
@@ -18,9 +18,7 @@ _spec.loader.exec_module(install_helm)
 
 def dry_run(target: str) -> str:
     """Every command `make <target>` would run on a fresh clone (-B: as if nothing were built yet)."""
-    result = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return make_dry_run("-B", target)
 
 
 def test_make_plan_needs_no_root_and_no_test_tools():
