@@ -53,11 +53,10 @@ def plan_of():
 
 @pytest.fixture
 def write_stack(tmp_path):
-    """Write a variant of a test scenario: write_stack("name", base="small", edit=lambda cfg: ...);
-    base=None starts from an empty config."""
+    """Write a variant of a test scenario: write_stack("name", base="small", edit=lambda cfg: ...)."""
 
-    def write(name: str, *, base: str | None = "small", edit=lambda config: None) -> tuple[str, Path]:
-        document = yaml.safe_load((SCENARIOS / f"Pulumi.{base}.yaml").read_text()) if base else {"config": {}}
+    def write(name: str, *, base: str = "small", edit=lambda config: None) -> tuple[str, Path]:
+        document = yaml.safe_load((SCENARIOS / f"Pulumi.{base}.yaml").read_text())
         edit(document["config"])
         (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document))
         return name, tmp_path
