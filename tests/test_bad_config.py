@@ -11,6 +11,7 @@ import pytest
 from infra.config.problems import ConfigError
 from infra.offline import cli
 from infra.offline.plan import run_plan
+from tests.conftest import EXAMPLE_STACKS
 
 BAD_STACKS = Path(__file__).parent / "bad_stacks"
 
@@ -204,6 +205,8 @@ def test_the_pulumi_program_refuses_the_same_stack_before_creating_anything():
 
 
 def test_unknown_stack_names_the_stacks_there_are(capsys):
-    assert cli.main(["plan", "--stack", "staging"]) == cli.EXIT_INVALID
+    missing = "no-such-stack"
+    assert missing not in EXAMPLE_STACKS
+    assert cli.main(["plan", "--stack", missing]) == cli.EXIT_INVALID
     err = capsys.readouterr().err
-    assert "no stack 'staging'" in err and "dev, prod" in err
+    assert f"no stack '{missing}'" in err and ", ".join(EXAMPLE_STACKS) in err

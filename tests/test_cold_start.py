@@ -11,13 +11,13 @@ from infra.capacity.cold_start import estimate
 from infra.config import parse
 from infra.config.problems import ConfigError
 from infra.deployment import derive
-from tests.conftest import stack_config
+from tests.conftest import raw_config
 
 PARTS = ("node", "image", "weights", "engine")
 
 
 def stack(name: str = "prod", edit=lambda config: None):
-    raw = {key.removeprefix("llm-serving:"): value for key, value in copy.deepcopy(stack_config(name)).items()}
+    raw = {key.removeprefix("llm-serving:"): value for key, value in copy.deepcopy(raw_config(name)).items()}
     edit(raw)
     return parse(name, raw)
 

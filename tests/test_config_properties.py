@@ -25,10 +25,11 @@ from infra.config.load import _decode, parse  # noqa: E402
 from infra.config.problems import ConfigError  # noqa: E402
 from infra.deployment import derive  # noqa: E402
 from infra.offline import cli, plan, report  # noqa: E402
-from tests.conftest import EXAMPLE_STACKS, stack_config  # noqa: E402
+from infra.offline.plan import STACKS_DIR  # noqa: E402
+from tests.conftest import EXAMPLE_STACKS, raw_config  # noqa: E402
 
 SECRETS = ["hf_QwErTyUiOpAsDfGhJkLzXcVbNm123456", "sk-ant-api03-ZyXwVuTsRqPoNmLk0987", "AKIAJ7Q2EXAMPLE5KEYZ", "sk-proj-MnBvCxZlKjHgFdSa5678"]
-EXAMPLES = {name: stack_config(name) for name in EXAMPLE_STACKS}
+EXAMPLES = {name: raw_config(name, STACKS_DIR) for name in EXAMPLE_STACKS}
 PREFIX = f"{PROJECT}:"
 SETTINGS = settings(max_examples=60, deadline=10_000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=True, database=None)
 
@@ -159,6 +160,10 @@ def valid_variants(draw):
     models = config.get(PREFIX + "models", [])
     if models and draw(st.booleans()):
         models[0]["replicas"] = {"baseline": draw(st.integers(1, 2)), "spot": draw(st.integers(0, 2))}
+        # Room for the added floor replica: placement refuses a floor the on-demand nodes cannot hold.
+        pool = next(p for p in config[PREFIX + "gpuPools"] if p["name"] == models[0]["pool"])
+        on_demand = pool.setdefault("onDemand", {"baseline": 1})
+        on_demand["max"] = on_demand.get("max", on_demand["baseline"]) + 2
     economics = config.setdefault(PREFIX + "economics", {})
     if draw(st.booleans()):
         economics.pop("averageUtilization", None)

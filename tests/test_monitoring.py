@@ -9,14 +9,23 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
-from infra.catalog import _load
+from infra.catalog import _load, gpu_instances
 from infra.offline import plan as plan_module
 from infra.serving.embeddings import TEI_IMAGE_TAGS
-from tests.conftest import of_type, stack_config
+from tests.conftest import of_type, scenario
 
 PROMTOOL = shutil.which("promtool")
+
+
+@pytest.fixture
+def monitored_plan(example_plan):
+    """An example stack's plan, for the checks of the monitoring stack (skipped where it is turned off)."""
+    if not example_plan.deployment.config.monitoring.enabled:
+        pytest.skip(f"stack {example_plan.stack} sets monitoring.enabled: false")
+    return example_plan
 
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -39,20 +48,20 @@ def alert(plan, name: str, pool: str | None = None) -> dict:
     return next(r for g in rule_groups(plan) for r in g["rules"] if r.get("alert") == name and (pool is None or r["labels"].get("pool") == pool))
 
 
-def test_rules_pass_promtool_check(example_plan, tmp_path):
-    result = promtool("check", "rules", str(write_rules(example_plan, tmp_path)), cwd=tmp_path)
+def test_rules_pass_promtool_check(monitored_plan, tmp_path):
+    result = promtool("check", "rules", str(write_rules(monitored_plan, tmp_path)), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
-def test_the_alerts_the_kit_promises_exist(example_plan):
-    alerts = {r["alert"] for g in rule_groups(example_plan) for r in g["rules"] if "alert" in r}
+def test_the_alerts_the_kit_promises_exist(monitored_plan):
+    alerts = {r["alert"] for g in rule_groups(monitored_plan) for r in g["rules"] if "alert" in r}
     assert alerts >= {
         "GpuPoolIdle", "VllmRequestsWaiting", "VllmKvCacheNearlyFull", "VllmTimeToFirstTokenHigh",
         "VllmEndToEndLatencyHigh", "ServingPodCrashLooping", "GpuNodesLost", "GpuNodeNotReady", "TeiQueueHigh",
     }
-    for pool in stack_config(example_plan.stack)["llm-serving:gpuPools"]:
-        idle = alert(example_plan, "GpuPoolIdle", pool["name"])
+    for pool in monitored_plan.deployment.config.gpu_pools:
+        idle = alert(monitored_plan, "GpuPoolIdle", pool.name)
         assert "/hour at its configured nodes" in idle["annotations"]["description"]
 
 
@@ -73,8 +82,8 @@ def rounded(expr: str, labels: str, value: float) -> dict:
     return {"expr": f"round({expr}, 0.0001)", "eval_time": "20m", "exp_samples": [{"labels": labels, "value": value}]}
 
 
-def test_idle_gpu_alarm_fires_after_its_window_and_not_before(plan_of, tmp_path):
-    plan = plan_of("dev")
+def test_idle_gpu_alarm_fires_after_its_window_and_not_before(tmp_path):
+    plan = scenario("dev")  # one l4 pool
     idle = alert(plan, "GpuPoolIdle", "l4")
     window = int(idle["for"].removesuffix("m"))
     node = {"series": ON_DEMAND_L4_NODE, "values": "1x90"}
@@ -108,7 +117,7 @@ def test_live_cost_per_million_tokens_for_a_known_token_rate_and_pool_price(plan
     def price(config):  # $3.60 per on-demand L4 node-hour: at 1,000 tokens/s that is exactly $1 per million tokens
         config["llm-serving:catalog"] = {"instances": {"g6.xlarge": {"onDemandUsdHour": 3.6, "spotDiscount": 0.5}}}
 
-    plan = plan_of(*write_stack("dev", edit=price))
+    plan = plan_of(*write_stack("priced", edit=price))
     result = promtool_unit_tests(
         plan,
         tmp_path,
@@ -166,20 +175,20 @@ def dashboards(plan) -> dict[str, dict]:
     return {name: json.loads(text) for cm in maps for name, text in cm["data"].items()}
 
 
-def test_dashboards_are_valid_json_picked_up_by_grafana(example_plan):
-    boards = dashboards(example_plan)
+def test_dashboards_are_valid_json_picked_up_by_grafana(monitored_plan):
+    boards = dashboards(monitored_plan)
     assert set(boards) == {"llm-serving-vllm.json", "llm-serving-gpus.json", "llm-serving-cost.json"}
-    for cm in (o for o in example_plan.manifests["llm-serving-monitoring"] if o["kind"] == "ConfigMap"):
+    for cm in (o for o in monitored_plan.manifests["llm-serving-monitoring"] if o["kind"] == "ConfigMap"):
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     for board in boards.values():
         assert board["uid"] and board["panels"] and all(p["targets"] for p in board["panels"])
 
 
-def test_every_query_uses_only_metrics_the_stack_exports(example_plan):
-    recorded = {r["record"] for g in rule_groups(example_plan) for r in g["rules"] if "record" in r}
+def test_every_query_uses_only_metrics_the_stack_exports(monitored_plan):
+    recorded = {r["record"] for g in rule_groups(monitored_plan) for r in g["rules"] if "record" in r}
     known = exported_metrics() | recorded
-    queries = [t["expr"] for board in dashboards(example_plan).values() for panel in board["panels"] for t in panel["targets"]]
-    queries += [r["expr"] for g in rule_groups(example_plan) for r in g["rules"]]
+    queries = [t["expr"] for board in dashboards(monitored_plan).values() for panel in board["panels"] for t in panel["targets"]]
+    queries += [r["expr"] for g in rule_groups(monitored_plan) for r in g["rules"]]
     used = set().union(*(metric_names(q) for q in queries))
     assert used, "no metric found: the extraction is broken"
     assert used <= known, f"not exported by anything in the stack: {sorted(used - known)}"
@@ -199,47 +208,48 @@ def tei_deployment(plan) -> dict:
 
 
 def test_tei_runs_the_image_built_for_its_node(example_plan):
-    embeddings = stack_config(example_plan.stack)["llm-serving:embeddings"]
+    config = example_plan.deployment.config
+    embeddings = config.embeddings
+    if not embeddings.enabled:
+        assert "embeddings" not in example_plan.manifests
+        return
     spec = tei_deployment(example_plan)["spec"]["template"]["spec"]
     (container,) = spec["containers"]
-    if embeddings.get("pool"):
-        from infra.catalog import gpu_instances
-
-        pool = next(p for p in stack_config(example_plan.stack)["llm-serving:gpuPools"] if p["name"] == embeddings["pool"])
-        gpu = gpu_instances()[pool["instanceTypes"][0]].gpu
-        assert container["image"].endswith(":" + TEI_IMAGE_TAGS[gpu]) and container["resources"]["limits"]["nvidia.com/gpu"] == 1
-        assert spec["nodeSelector"] == {"llm-serving/pool": pool["name"], "llm-serving/capacity-type": embeddings.get("capacityType", "on-demand")}
+    if embeddings.pool:
+        pool = config.pool(embeddings.pool)
+        assert container["image"].endswith(":" + TEI_IMAGE_TAGS[pool.gpu.gpu]) and container["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert spec["nodeSelector"] == {"llm-serving/pool": pool.name, "llm-serving/capacity-type": embeddings.capacity_type}
     else:
         assert container["image"].endswith(":cpu-1.9") and "nvidia.com/gpu" not in container["resources"]["limits"]
         assert spec["nodeSelector"] == {"llm-serving/role": "system"}
-    assert f"--model-id={embeddings['model']}" in container["args"] and "--auto-truncate" in container["args"]
+    assert f"--model-id={embeddings.model}" in container["args"] and ("--auto-truncate" in container["args"]) == embeddings.auto_truncate
     assert any(a.startswith("--max-batch-tokens=") for a in container["args"])
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
 
 
 def test_every_gpu_model_in_the_catalog_has_a_tei_image():
-    from infra.catalog import gpu_instances
-
     assert {i.gpu for i in gpu_instances().values()} <= set(TEI_IMAGE_TAGS)
 
 
-def test_plan_manifests_carry_tei_rules_dashboards_and_scrape_targets(example_plan):
-    kinds = {(release, o["kind"]) for release, objects in example_plan.manifests.items() for o in objects}
-    assert {("embeddings", "Deployment"), ("embeddings", "Service"), ("embeddings", "ServiceMonitor"), ("embeddings", "PodDisruptionBudget")} <= kinds
+def test_plan_manifests_carry_tei_rules_dashboards_and_scrape_targets(monitored_plan):
+    config = monitored_plan.deployment.config
+    kinds = {(release, o["kind"]) for release, objects in monitored_plan.manifests.items() for o in objects}
+    if config.embeddings.enabled:
+        assert {("embeddings", "Deployment"), ("embeddings", "Service"), ("embeddings", "ServiceMonitor"), ("embeddings", "PodDisruptionBudget")} <= kinds
     assert {("llm-serving-monitoring", "PrometheusRule"), ("llm-serving-monitoring", "ConfigMap")} <= kinds
-    for name in stack_config(example_plan.stack).get("llm-serving:models", []):
-        (monitor,) = [o for o in example_plan.manifests[name["name"]] if o["kind"] == "ServiceMonitor"]
+    for model in config.models:
+        (monitor,) = [o for o in monitored_plan.manifests[model.name] if o["kind"] == "ServiceMonitor"]
         assert monitor["spec"]["podTargetLabels"] == ["llm-serving/pool", "llm-serving/capacity-type"]
         assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
 
 
-def test_monitoring_stack_values(example_plan):
-    charts = {c.inputs["chart"]: c.inputs for c in of_type(example_plan, "kubernetes:helm.sh/v4:Chart") if "repositoryOpts" in c.inputs}
-    monitoring = stack_config(example_plan.stack)["llm-serving:monitoring"]
+def test_monitoring_stack_values(monitored_plan):
+    charts = {c.inputs["chart"]: c.inputs for c in of_type(monitored_plan, "kubernetes:helm.sh/v4:Chart") if "repositoryOpts" in c.inputs}
+    monitoring = monitored_plan.deployment.config.monitoring
     stack = charts["kube-prometheus-stack"]["values"]
     spec = stack["prometheus"]["prometheusSpec"]
-    assert spec["retention"] == f"{monitoring['retentionDays']}d"
-    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == f"{monitoring['storageGib']}Gi"
+    assert spec["retention"] == f"{monitoring.retention_days}d"
+    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == f"{monitoring.storage_gib}Gi"
     assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False and spec["ruleSelectorNilUsesHelmValues"] is False
     assert stack["kube-state-metrics"]["metricLabelsAllowlist"] == ["nodes=[llm-serving/pool,llm-serving/capacity-type,llm-serving/gpu]"]
     dcgm = charts["dcgm-exporter"]["values"]

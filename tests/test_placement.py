@@ -18,7 +18,7 @@ from infra.offline import helm
 from infra.offline.cli import render_text
 from infra.offline.diff import diff_plans
 from infra.offline.report import diff_report
-from tests.conftest import EXAMPLE_STACKS, ROOT, of_type, stack_config, validate_manifest
+from tests.conftest import EXAMPLE_STACKS, ROOT, example_plan_of, of_type, scenario, validate_manifest
 
 SPOT_NOTICE_SECONDS = 120
 
@@ -55,7 +55,7 @@ def test_kube_reserved_and_max_pods_follow_nodeadm_and_the_managed_node_group_ca
 
 
 def test_every_gpu_instance_type_and_example_system_type_has_a_node_shape():
-    system_types = {t for stack in EXAMPLE_STACKS for t in stack_config(stack)["llm-serving:systemNodes"]["instanceTypes"]}
+    system_types = {t for stack in EXAMPLE_STACKS for t in example_plan_of(stack).deployment.config.system_nodes.instance_types}
     assert set(gpu_instances()) | system_types <= set(node_shapes())
 
 
@@ -144,9 +144,16 @@ def test_each_deployment_rolls_as_placement_decides(example_plan):
         assert strategy == {"maxSurge": int(p.surge), "maxUnavailable": int(not p.surge)}, p.workload.name
         checked += 1
     assert checked == len(rendered)
-    expected = {"dev": {"llama-8b-on-demand": 0, "llama-8b-spot": 1}, "prod": {"llama-70b-on-demand": 1, "llama-70b-spot": 1, "embeddings": 0}}
-    for name, surge in expected[example_plan.stack].items():
-        assert rendered[name]["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == surge, name
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("dev", {"llama-8b-on-demand": 0, "llama-8b-spot": 1}), ("prod", {"llama-70b-on-demand": 1, "llama-70b-spot": 1, "embeddings": 0})],
+)
+def test_the_scenarios_surge_where_their_pools_have_room(name, expected):
+    rendered = deployments(scenario(name))
+    for deployment, surge in expected.items():
+        assert rendered[deployment]["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == surge, deployment
 
 
 def test_an_on_demand_pool_with_a_spare_node_surges(plan_of, write_stack):
@@ -184,15 +191,17 @@ def test_a_single_router_replica_has_no_budget_and_two_have_one(plan_of, write_s
 
 def test_pulumi_waits_for_the_floor_for_its_startup_budget_and_not_for_burst_replicas(example_plan):
     rendered = deployments(example_plan)
-    for model in stack_config(example_plan.stack)["llm-serving:models"]:
-        on_demand = rendered[f"{model['name']}-on-demand"]["metadata"]["annotations"]
-        budget = model["replicas"]["baseline"] * example_plan.deployment.startup_minutes(model["name"]) * 60 + 15 * 60
+    for model in example_plan.deployment.config.models:
+        on_demand = rendered[f"{model.name}-on-demand"]["metadata"]["annotations"]
+        budget = model.replicas.baseline * example_plan.deployment.startup_minutes(model.name) * 60 + 15 * 60
         assert on_demand["pulumi.com/timeoutSeconds"] == str(budget) and budget > 600  # Pulumi's default is 10 minutes
         assert "pulumi.com/skipAwait" not in on_demand
-        assert rendered[f"{model['name']}-spot"]["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
-    embeddings = stack_config(example_plan.stack)["llm-serving:embeddings"]
-    tei = rendered["embeddings"]["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]
-    assert tei == str(embeddings["replicas"] * 600 + 900)  # startupProbe 60 x 10 s per replica, plus a new node
+        if model.replicas.spot or model.autoscaling.enabled:
+            assert rendered[f"{model.name}-spot"]["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    embeddings = example_plan.deployment.config.embeddings
+    if embeddings.enabled:
+        tei = rendered["embeddings"]["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]
+        assert tei == str(embeddings.replicas * 600 + 900)  # startupProbe 60 x 10 s per replica, plus a new node
 
 
 def test_spot_replicas_drain_well_within_the_interruption_notice(example_plan):
@@ -226,7 +235,7 @@ def test_rendered_requests_on_the_system_nodes_are_the_ones_placed(example_plan)
     placed = {p.workload.name: p.workload.requests for p in example_plan.deployment.placement.workloads}
     router = rendered["router"]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
     assert router == ROUTER.values() == placed["router"].values()
-    if stack_config(example_plan.stack)["llm-serving:embeddings"].get("pool") is None:
+    if example_plan.deployment.config.embeddings.enabled and example_plan.deployment.config.embeddings.pool is None:
         tei = rendered["embeddings"]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
         assert tei == TEI_ON_CPU.values() and placed["embeddings"] == TEI_ON_CPU
         assert example_plan.deployment.placement.of("embeddings").placed == 1  # dev: 1 CPU on 2-vCPU system nodes
@@ -249,7 +258,7 @@ def test_helm_lint_passes_for_tei_and_the_router_with_the_programs_values(exampl
 def test_the_plan_shows_placement_in_json_and_text(example_plan):
     placement = example_plan.to_json()["placement"]
     names = {d["deployment"] for d in placement["deployments"]}
-    assert {f"{m['name']}-on-demand" for m in stack_config(example_plan.stack)["llm-serving:models"]} <= names
+    assert {f"{m.name}-on-demand" for m in example_plan.deployment.config.models} <= names
     assert {g["group"] for g in placement["node_groups"]} >= {"system"}
     text = render_text(example_plan)
     assert "Placement: Deployments" in text and "Placement: node groups" in text and "drain of one node" in text

@@ -4,6 +4,7 @@ point that `pulumi up` runs (the same folder, executed the way Pulumi's Python h
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import subprocess
 import sys
@@ -15,35 +16,37 @@ from infra import PROJECT
 from infra.config.problems import ConfigError
 from infra.offline.mocks import PlanMocks, RecordingMonitor
 from infra.offline.plan import read_stack_config, stack_file
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLE_STACKS, ROOT, SCENARIOS
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "infra", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def test_plan_json_has_the_stack_and_every_resource_with_inputs():
-    result = run_cli("plan", "--stack", "dev", "--json")
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_plan_json_has_the_stack_and_every_resource_with_inputs(stack):
+    result = run_cli("plan", "--stack", stack, "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert plan["stack"] == "dev"
+    assert plan["stack"] == stack
     assert len(plan["resources"]) > 40
     for resource in plan["resources"]:
         assert set(resource) >= {"urn", "type", "name", "inputs"}
-        assert resource["urn"].startswith("urn:pulumi:dev::llm-serving::") and resource["urn"].endswith("::" + resource["name"])
-    assert "llm-serving-dev-eks" in {r["name"] for r in plan["resources"]}
+        assert resource["urn"].startswith(f"urn:pulumi:{stack}::llm-serving::") and resource["urn"].endswith("::" + resource["name"])
+    assert f"llm-serving-{stack}-eks" in {r["name"] for r in plan["resources"]}
 
 
 def test_plan_json_is_deterministic():
-    first, second = run_cli("plan", "--stack", "prod", "--json"), run_cli("plan", "--stack", "prod", "--json")
+    scenario = ("plan", "--stack", "prod", "--stacks-dir", str(SCENARIOS), "--json")
+    first, second = run_cli(*scenario), run_cli(*scenario)
     assert first.returncode == 0 and first.stdout == second.stdout
 
 
 def test_readable_plan_shows_node_groups_and_the_tree():
-    result = run_cli("plan", "--stack", "prod")
+    result = run_cli("plan", "--stack", "prod", "--stacks-dir", str(SCENARIOS))
     assert result.returncode == 0, result.stderr
     assert "Stack 'prod': configuration valid" in result.stdout
-    assert "llm-serving-prod-l40s-spot       SPOT       g6e.12xlarge, g6e.24xlarge  0    7" in result.stdout
+    assert re.search(r"llm-serving-prod-l40s-spot +SPOT +g6e\.12xlarge, g6e\.24xlarge +0 +7\n", result.stdout)
     assert "  llm-serving-prod-eks  (aws:eks/cluster:Cluster)" in result.stdout
 
 

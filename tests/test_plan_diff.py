@@ -11,7 +11,7 @@ import yaml
 
 from infra.offline import report
 from infra.offline.diff import diff_plans, gpu_counts
-from tests.conftest import EXAMPLE_STACKS, ROOT
+from tests.conftest import EXAMPLE_STACKS, ROOT, SCENARIOS, scenario
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
@@ -30,6 +30,7 @@ def test_a_plan_diffed_against_itself_is_empty(example_plan):
 def test_out_writes_the_plan_the_report_and_one_manifest_file_per_release(tmp_path, example_plan):
     result = cli("plan", "--stack", example_plan.stack, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Stack '{example_plan.stack}': configuration valid")  # the readable plan, too
     written = json.loads((tmp_path / "plan.json").read_text())
     assert written == json.loads(json.dumps(example_plan.to_json(), sort_keys=True))
     for release, objects in example_plan.manifests.items():
@@ -38,9 +39,19 @@ def test_out_writes_the_plan_the_report_and_one_manifest_file_per_release(tmp_pa
     assert report_md.startswith(f"# Plan of stack `{example_plan.stack}`") and "## Cost" in report_md and "```" in report_md
 
 
-def test_diff_of_prod_against_a_copy_with_another_gpu_type(tmp_path, plan_of, write_stack):
+def test_every_stack_diffed_against_its_own_out_shows_no_changes(tmp_path, example_plan):
+    stack = example_plan.stack
+    assert cli("plan", "--stack", stack, "--out", str(tmp_path)).returncode == 0
+    readable = cli("plan", "--stack", stack, "--diff", str(tmp_path / "plan.json"))
+    assert readable.returncode == 0, readable.stderr
+    assert readable.stdout.strip() == f"### `{stack}`: no changes"
+    as_json = cli("plan", "--stack", stack, "--json", "--diff", str(tmp_path / "plan.json"))
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["empty"] is True
+
+
+def test_diff_against_a_copy_with_another_gpu_type(tmp_path, plan_of, write_stack):
     base = tmp_path / "base"
-    assert cli("plan", "--stack", "prod", "--out", str(base)).returncode == 0
+    assert cli("plan", "--stack", "prod", "--stacks-dir", str(SCENARIOS), "--out", str(base)).returncode == 0
 
     def h100(config):
         config["llm-serving:gpuPools"][0]["instanceTypes"] = ["p5.48xlarge"]
@@ -72,7 +83,7 @@ def test_diff_shows_changed_vllm_arguments(plan_of, write_stack):
     def more_sequences(config):
         config["llm-serving:models"][0]["maxNumSeqs"] = 64
 
-    changes = diff_plans(plan_of("dev").to_json(), plan_of(*write_stack("dev", edit=more_sequences)).to_json())
+    changes = diff_plans(scenario("dev").to_json(), plan_of(*write_stack("dev", edit=more_sequences)).to_json())
     assert changes.vllm_args["llama-8b/llama-8b-on-demand"] == {"removed": ["--max-num-seqs=32"], "added": ["--max-num-seqs=64"]}
     (chart,) = [c for c in changes.changed if c.type == "kubernetes:helm.sh/v4:Chart"]
     assert [(c.path, c.old, c.new) for c in chart.changes] == [("values.engine.maxNumSeqs", 32, 64)]
@@ -82,7 +93,7 @@ def test_diff_json_lists_added_and_removed_resources(plan_of, write_stack):
     def second_admin(config):
         config["llm-serving:cluster"]["admins"].append("arn:aws:iam::123456789012:role/auditor")
 
-    changes = diff_plans(plan_of("dev").to_json(), plan_of(*write_stack("dev", edit=second_admin)).to_json()).to_json()
+    changes = diff_plans(scenario("dev").to_json(), plan_of(*write_stack("dev", edit=second_admin)).to_json()).to_json()
     assert sorted(r["type"] for r in changes["added"]) == ["aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"]
     assert changes["removed"] == [] and not changes["empty"]
 
@@ -115,15 +126,39 @@ def test_pull_requests_run_the_tests_the_offline_plan_and_pulumi_preview_when_co
     plan_steps = " ".join(step.get("run", "") for step in jobs["offline-plan"]["steps"])
     assert "scripts/pr_comment.py" in plan_steps and "--out" in plan_steps
     preview = next(step for step in jobs["pulumi-preview"]["steps"] if str(step.get("uses", "")).startswith("pulumi/actions@"))
-    assert preview["with"]["command"] == "preview" and preview["with"]["comment-on-pr"] is True
+    assert preview["with"]["command"] == "preview" and preview["with"]["comment-on-pr"] is True and preview["with"]["upsert"] is True
     assert jobs["pulumi-preview"]["if"] == "${{ vars.AWS_ROLE_ARN != '' }}"
     assert jobs["pulumi-preview-skipped"]["if"] == "${{ vars.AWS_ROLE_ARN == '' }}"
 
 
-def test_main_deploys_dev_then_prod_behind_a_protected_environment():
+def test_pulumi_preview_runs_for_every_stack_file_found(tmp_path):
+    jobs = yaml.safe_load((WORKFLOWS / "pull-request.yml").read_text())["jobs"]
+    assert jobs["pulumi-preview"]["strategy"]["matrix"] == {"stack": "${{ fromJSON(needs.stacks.outputs.names) }}"}
+    assert "stacks" in jobs["pulumi-preview"]["needs"]
+    (listing,) = [step for step in jobs["stacks"]["steps"] if step.get("id") == "list"]
+    output = tmp_path / "github-output"
+    result = subprocess.run(["bash", "-c", listing["run"]], cwd=ROOT, env={"GITHUB_OUTPUT": str(output), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (line,) = output.read_text().splitlines()
+    assert line.startswith("names=") and json.loads(line.removeprefix("names=")) == EXAMPLE_STACKS
+
+
+def test_plan_jobs_set_up_without_the_test_tools():
+    workflows = {name: yaml.safe_load((WORKFLOWS / name).read_text())["jobs"] for name in ("pull-request.yml", "deploy.yml")}
+    for name, jobs in workflows.items():
+        for job_name, job in jobs.items():
+            runs = [step.get("run", "") for step in job.get("steps", [])]
+            if job_name != "test":
+                assert not any("make setup" in run and "||" not in run for run in runs), f"{name}: {job_name} installs the test tools"
+
+
+def test_main_deploys_stacks_that_exist_the_last_behind_a_protected_environment():
     jobs = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())["jobs"]
-    assert jobs["dev"]["needs"] == "test" and jobs["prod"]["needs"] == "dev"
-    assert jobs["prod"]["environment"] == "production"
-    for job in ("dev", "prod"):
-        (up,) = [s for s in jobs[job]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
-        assert up["with"] == {"command": "up", "stack-name": job}
+    deploys = {name: job for name, job in jobs.items() if name != "test"}
+    for name, job in deploys.items():
+        (up,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+        assert up["with"] == {"command": "up", "stack-name": name}
+        assert name in EXAMPLE_STACKS, f"deploy.yml deploys {name}, which has no stacks/Pulumi.{name}.yaml"
+    order = list(deploys)
+    assert deploys[order[0]]["needs"] == "test" and all(deploys[b]["needs"] == a for a, b in zip(order, order[1:]))
+    assert deploys[order[-1]]["environment"] == "production"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from infra.capacity.placement import place
 from infra.offline.graph import gpu_node_groups, gpu_workloads
 from infra.serving.router import FALLBACK_PREFIX, LITELLM_VERSION, fallback_route
-from tests.conftest import of_type, stack_config
+from tests.conftest import of_type
 
 
 def test_the_planned_graph_places_as_the_deployment_model_says(example_plan):
@@ -35,11 +36,19 @@ def test_the_planned_graph_places_as_the_deployment_model_says(example_plan):
 
 def test_removing_every_spot_node_leaves_each_model_at_least_its_floor(example_plan):
     report = example_plan.resilience()
-    for model in stack_config(example_plan.stack).get("llm-serving:models", []):
-        left = report[model["name"]]
-        assert left["replicas_after_spot_loss"] >= model["replicas"]["baseline"], model["name"]
-        assert left["replicas_placed"] > left["replicas_after_spot_loss"] or not model["replicas"].get("spot")
+    for model in example_plan.deployment.config.models:
+        left = report[model.name]
+        assert left["replicas_after_spot_loss"] >= model.replicas.baseline, model.name
+        assert left["replicas_placed"] > left["replicas_after_spot_loss"] or not model.replicas.spot
     assert all(r["output_tokens_per_second_after_spot_loss"] > 0 for r in report.values())
+
+
+@pytest.fixture
+def routed_plan(example_plan):
+    """An example stack's plan, for the checks of the router (skipped where it is turned off)."""
+    if not example_plan.deployment.config.fallback.enabled:
+        pytest.skip(f"stack {example_plan.stack} sets fallback.enabled: false")
+    return example_plan
 
 
 def router_config(plan) -> dict:
@@ -47,30 +56,29 @@ def router_config(plan) -> dict:
     return yaml.safe_load(config_map["data"]["config.yaml"])
 
 
-def test_the_router_routes_every_model_to_its_service_and_falls_back_to_the_hosted_api(example_plan):
-    config = router_config(example_plan)
-    fallback = stack_config(example_plan.stack)["llm-serving:fallback"]
+def test_the_router_routes_every_model_to_its_service_and_falls_back_to_the_hosted_api(routed_plan):
+    config = router_config(routed_plan)
+    fallback = routed_plan.deployment.config.fallback
     routes = {m["model_name"]: m["litellm_params"] for m in config["model_list"]}
-    models = stack_config(example_plan.stack)["llm-serving:models"]
-    for model in models:
-        assert routes[model["name"]]["api_base"] == f"http://{model['name']}.llm-serving.svc:8000/v1"
-        for adapter in model.get("loraAdapters", []):
-            assert routes[adapter["name"]]["api_base"] == routes[model["name"]]["api_base"]
-    hidden = fallback_route(fallback["hostedModel"])
-    assert routes[hidden]["model"] == fallback["hostedModel"]
-    assert routes[hidden]["api_key"] == f"os.environ/{fallback['hostedModel'].split('/')[0].upper()}_API_KEY"
+    for model in routed_plan.deployment.config.models:
+        assert routes[model.name]["api_base"] == f"http://{model.name}.llm-serving.svc:8000/v1"
+        for adapter in model.lora_adapters:
+            assert routes[adapter.name]["api_base"] == routes[model.name]["api_base"]
+    hidden = fallback_route(fallback.hosted_model)
+    assert routes[hidden]["model"] == fallback.hosted_model
+    assert routes[hidden]["api_key"] == f"os.environ/{fallback.hosted_model.split('/')[0].upper()}_API_KEY"
     settings = config["router_settings"]
     chat = [m["model_name"] for m in config["model_list"] if m["model_info"]["mode"] == "chat" and not m["model_name"].startswith(FALLBACK_PREFIX)]
     assert settings["fallbacks"] == [{name: [hidden]} for name in chat]
-    assert settings["timeout"] == fallback.get("timeoutSeconds", 60) and settings["num_retries"] == fallback.get("retries", 1)
+    assert settings["timeout"] == fallback.timeout_seconds and settings["num_retries"] == fallback.retries
     # allowed_fails equal to LiteLLM's default counts as unset (no cooldown of a one-deployment route): the policy form is always honoured
-    assert set(settings["allowed_fails_policy"].values()) == {fallback.get("allowedFails", 3)} and "allowed_fails" not in settings
-    assert settings["retry_policy"]["TimeoutErrorRetries"] == fallback.get("timeoutRetries", 0)
+    assert set(settings["allowed_fails_policy"].values()) == {fallback.allowed_fails} and "allowed_fails" not in settings
+    assert settings["retry_policy"]["TimeoutErrorRetries"] == fallback.timeout_retries
     assert all(not str(p.get("api_key", "")).startswith(("sk-", "hf_")) for p in routes.values())  # credentials only by reference
 
 
-def test_the_router_has_health_checks_a_scrape_target_and_a_pdb_from_two_replicas_on(example_plan):
-    kinds = {o["kind"]: o for o in example_plan.manifests["router"]}
+def test_the_router_has_health_checks_a_scrape_target_and_a_pdb_from_two_replicas_on(routed_plan):
+    kinds = {o["kind"]: o for o in routed_plan.manifests["router"]}
     assert {"Deployment", "Service", "ServiceMonitor", "ConfigMap"} <= set(kinds)
     assert ("PodDisruptionBudget" in kinds) == (kinds["Deployment"]["spec"]["replicas"] > 1)
     (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
@@ -80,17 +88,17 @@ def test_the_router_has_health_checks_a_scrape_target_and_a_pdb_from_two_replica
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveliness"
 
 
-def test_the_router_drains_for_longer_than_its_worst_case_request(example_plan):
-    fallback = stack_config(example_plan.stack)["llm-serving:fallback"]
-    worst = 2 * (1 + fallback.get("timeoutRetries", 0)) * fallback.get("timeoutSeconds", 60)
-    (deployment,) = [o for o in example_plan.manifests["router"] if o["kind"] == "Deployment"]
+def test_the_router_drains_for_longer_than_its_worst_case_request(routed_plan):
+    fallback = routed_plan.deployment.config.fallback
+    worst = 2 * (1 + fallback.timeout_retries) * fallback.timeout_seconds
+    (deployment,) = [o for o in routed_plan.manifests["router"] if o["kind"] == "Deployment"]
     spec = deployment["spec"]["template"]["spec"]
     pre_stop = int(spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
     assert spec["terminationGracePeriodSeconds"] > worst + pre_stop
 
 
 def test_on_demand_model_servers_drain_for_at_least_the_request_timeout(example_plan):
-    timeout = stack_config(example_plan.stack)["llm-serving:fallback"].get("timeoutSeconds", 60)
+    timeout = example_plan.deployment.config.fallback.timeout_seconds
     for release, objects in example_plan.manifests.items():
         for obj in objects:
             if obj["kind"] == "Deployment" and obj["metadata"]["labels"]["app.kubernetes.io/name"] == "vllm" and obj["metadata"]["name"].endswith("-on-demand"):

@@ -13,6 +13,7 @@ from infra.capacity.sizing import (
     weight_bytes,
 )
 from infra.catalog import GIB, checkpoints, gpu_instances, model_architectures
+from tests.conftest import scenario
 
 ARCH = model_architectures()
 A100_80 = gpu_instances()["p4de.24xlarge"]
@@ -107,14 +108,14 @@ def test_plan_reports_sizing_for_every_model(example_plan):
         assert entry["fits"] is True and entry["weights_gib"] > 0 and entry["estimated_output_tokens_per_second"] > 0
 
 
-def test_prod_plan_sizes_the_70b_awq_model_on_l40s(plan_of):
-    (llama,) = plan_of("prod").to_json()["sizing"]
+def test_the_70b_awq_model_is_sized_on_l40s_at_tensor_parallel_4():
+    (llama,) = scenario("prod").to_json()["sizing"]
     assert (llama["gpu"], llama["tensor_parallel"], llama["quantization"], llama["weight_bits"]) == ("L40S", 4, "awq_marlin", 4)
     assert llama["weights_gib"] == pytest.approx(37.0, abs=0.1)
 
 
-def test_prod_warns_that_long_sequences_cannot_fill_the_batch(plan_of):
-    warnings = plan_of("prod").warnings
+def test_the_plan_warns_that_long_sequences_cannot_fill_the_batch():
+    warnings = scenario("prod").warnings
     assert any("llama-70b: the KV cache" in w and "far fewer than maxNumSeqs 256" in w for w in warnings)
 
 
@@ -138,4 +139,23 @@ def test_a_model_outside_the_catalog_is_sized_from_its_shape(plan_of, write_stac
         }
 
     custom_plan = plan_of(*write_stack("custom-shape", edit=custom))
-    assert custom_plan.to_json()["sizing"][0]["weights_gib"] == plan_of("dev").to_json()["sizing"][0]["weights_gib"]
+    assert custom_plan.to_json()["sizing"][0]["weights_gib"] == scenario("dev").to_json()["sizing"][0]["weights_gib"]
+
+
+def gated_warnings(plan) -> list[str]:
+    return [w for w in plan.warnings if "is gated on Hugging Face" in w]
+
+
+def test_a_gated_checkpoint_without_a_token_is_warned_about(plan_of, write_stack):
+    (warning,) = gated_warnings(scenario("dev"))  # meta-llama/Llama-3.1-8B-Instruct, no token
+    assert warning.startswith("llm-serving:models[0].huggingFaceId meta-llama/Llama-3.1-8B-Instruct is gated")
+    assert "pulumi config set --secret llm-serving:huggingFaceToken" in warning
+
+    def with_token(config):
+        config["llm-serving:huggingFaceToken"] = {"secure": "v1:AAAA"}  # as `pulumi config set --secret` writes it
+
+    def open_checkpoint(config):
+        config["llm-serving:models"][0]["huggingFaceId"] = "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
+
+    assert gated_warnings(plan_of(*write_stack("with-token", edit=with_token))) == []
+    assert gated_warnings(plan_of(*write_stack("open-checkpoint", edit=open_checkpoint))) == []

@@ -11,8 +11,9 @@ import pytest
 from infra.names import CAPACITY_TYPE_LABEL, POOL_LABEL
 from infra.offline import helm
 from infra.offline import plan as plan_module
+from infra.offline.cli import render_text
 from infra.offline.mocks import MASK
-from tests.conftest import of_type, stack_config, validate_manifest
+from tests.conftest import EXAMPLE_STACKS, SCENARIOS, of_type, scenario, validate_manifest
 
 VLLM_CHART = "charts/vllm"
 
@@ -31,12 +32,13 @@ def container(deployment):
 
 
 def models_of(plan):
-    return {m["name"]: m for m in stack_config(plan.stack).get("llm-serving:models", [])}
+    """The stack's models, typed, with every default applied."""
+    return {m.name: m for m in plan.deployment.config.models}
 
 
 def test_every_model_is_one_release_of_our_chart_in_the_plan(example_plan):
     releases = vllm_releases(example_plan)
-    assert set(releases) == set(models_of(example_plan)) and releases
+    assert set(releases) == set(models_of(example_plan))
     assert set(example_plan.manifests) >= set(releases)
 
 
@@ -57,17 +59,17 @@ def test_vllm_args_carry_the_configured_engine_settings(example_plan):
             args = container(deployment)["args"]
             # `vllm serve <model>`: positional and first; vLLM deprecates --model for `vllm serve`.
             assert container(deployment)["command"] == ["vllm", "serve"]
-            cached = stack_config(example_plan.stack).get("llm-serving:weightCache", {}).get("enabled", False)
+            cached = example_plan.deployment.config.weight_cache.enabled
             # From the weight cache: s3://<bucket>/<hf-id>/<revision> (tests/test_weights_and_images.py); else the Hugging Face id.
-            assert args[0].endswith(f"/{model['huggingFaceId']}/{model['revision']}") if cached else args[0] == model["huggingFaceId"]
+            assert args[0].endswith(f"/{model.hugging_face_id}/{model.revision}") if cached else args[0] == model.hugging_face_id
             assert not any(a.startswith("--model") and not a.startswith("--model-") for a in args)
-            assert f"--tensor-parallel-size={model.get('tensorParallelSize', 1)}" in args
-            assert f"--max-num-seqs={model['maxNumSeqs']}" in args
-            assert f"--gpu-memory-utilization={model['gpuMemoryUtilization']}" in args
-            assert f"--max-model-len={model['maxModelLen']}" in args
-            assert ("--enable-prefix-caching" if model.get("prefixCaching", True) else "--no-enable-prefix-caching") in args
-            if model.get("quantization"):
-                assert f"--quantization={model['quantization']}" in args
+            assert f"--tensor-parallel-size={model.tensor_parallel_size}" in args
+            assert f"--max-num-seqs={model.max_num_seqs}" in args
+            assert f"--gpu-memory-utilization={model.gpu_memory_utilization}" in args
+            assert f"--max-model-len={model.max_model_len}" in args
+            assert ("--enable-prefix-caching" if model.prefix_caching else "--no-enable-prefix-caching") in args
+            if model.quantization:
+                assert f"--quantization={model.quantization}" in args
             else:
                 assert not any(a.startswith("--quantization") for a in args)
             assert all(isinstance(a, str) for a in args)
@@ -75,24 +77,24 @@ def test_vllm_args_carry_the_configured_engine_settings(example_plan):
 
 def test_lora_adapters_become_lora_modules_with_matching_limits(example_plan):
     for name, model in models_of(example_plan).items():
-        adapters = model.get("loraAdapters", [])
+        adapters = model.lora_adapters
         args = container(deployments(example_plan, name)["on-demand"])["args"]
         if not adapters:
             assert "--enable-lora" not in args
             continue
         assert "--enable-lora" in args
         start = args.index("--lora-modules") + 1
-        assert args[start : start + len(adapters)] == [f"{a['name']}=/adapters/{a['name']}" for a in adapters]
-        assert f"--max-loras={model.get('maxLoras', len(adapters))}" in args
-        assert f"--max-lora-rank={max(a['rank'] for a in adapters)}" in args
+        assert args[start : start + len(adapters)] == [f"{a.name}=/adapters/{a.name}" for a in adapters]
+        assert f"--max-loras={model.max_loras or len(adapters)}" in args
+        assert f"--max-lora-rank={max(a.rank for a in adapters)}" in args
         init = deployments(example_plan, name)["on-demand"]["spec"]["template"]["spec"]["initContainers"]
         fetchers = [c for c in init if c["name"].startswith("fetch-lora-")]
-        assert [c["command"][-2] for c in fetchers] == [a["source"] for a in adapters]
+        assert [c["command"][-2] for c in fetchers] == [a.source for a in adapters]
 
 
 def test_gpu_limit_equals_tensor_parallel_size_and_shm_is_memory_backed(example_plan):
     for name, model in models_of(example_plan).items():
-        tp = model.get("tensorParallelSize", 1)
+        tp = model.tensor_parallel_size
         for deployment in deployments(example_plan, name).values():
             resources = container(deployment)["resources"]
             assert resources["limits"]["nvidia.com/gpu"] == tp and resources["requests"]["nvidia.com/gpu"] == tp
@@ -116,22 +118,22 @@ def test_baseline_pods_require_on_demand_nodes_and_burst_pods_prefer_spot_in_the
         by_capacity = deployments(example_plan, name)
         assert set(by_capacity) == {"on-demand", "spot"}
         on_demand, spot = by_capacity["on-demand"]["spec"]["template"]["spec"], by_capacity["spot"]["spec"]["template"]["spec"]
-        assert on_demand["nodeSelector"] == {POOL_LABEL: model["pool"], CAPACITY_TYPE_LABEL: "on-demand"} and "affinity" not in on_demand
-        assert spot["nodeSelector"] == {POOL_LABEL: model["pool"]} and spot["affinity"] == SPOT_PREFERRED
+        assert on_demand["nodeSelector"] == {POOL_LABEL: model.pool, CAPACITY_TYPE_LABEL: "on-demand"} and "affinity" not in on_demand
+        assert spot["nodeSelector"] == {POOL_LABEL: model.pool} and spot["affinity"] == SPOT_PREFERRED
         for spec in (on_demand, spot):
             assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
-        assert by_capacity["on-demand"]["spec"]["replicas"] == model["replicas"]["baseline"]
-        if model.get("autoscaling", {}).get("enabled"):
+        assert by_capacity["on-demand"]["spec"]["replicas"] == model.replicas.baseline
+        if model.autoscaling.enabled:
             # KEDA owns the spot count, from replicas.spot up to maxSpotReplicas; the baseline is never scaled.
             assert "replicas" not in by_capacity["spot"]["spec"]
             (scaled,) = [o for o in example_plan.manifests[name] if o["kind"] == "ScaledObject"]
             assert scaled["spec"]["scaleTargetRef"]["name"] == f"{name}-spot"
-            assert scaled["spec"]["minReplicaCount"] == model["replicas"].get("spot", 0)
-            assert scaled["spec"]["maxReplicaCount"] == model["autoscaling"]["maxSpotReplicas"]
+            assert scaled["spec"]["minReplicaCount"] == model.replicas.spot
+            assert scaled["spec"]["maxReplicaCount"] == model.autoscaling.max_spot_replicas
             (trigger,) = scaled["spec"]["triggers"]
             assert trigger["metadata"]["query"] == f'sum(vllm:num_requests_waiting{{model_name="{name}"}})'
         else:
-            assert by_capacity["spot"]["spec"]["replicas"] == model["replicas"].get("spot", 0)
+            assert by_capacity["spot"]["spec"]["replicas"] == model.replicas.spot
 
 
 def test_one_service_selects_both_deployments(example_plan):
@@ -163,8 +165,8 @@ def test_objects_carry_the_standard_labels(example_plan):
             assert labels["app.kubernetes.io/part-of"] == "llm-serving"
 
 
-def test_s3_adapters_get_an_irsa_role_scoped_to_their_prefixes(plan_of):
-    plan = plan_of("prod")
+def test_s3_adapters_get_an_irsa_role_scoped_to_their_prefixes():
+    plan = scenario("prod")  # llama-70b with two S3 adapters
     (policy,) = [p for p in of_type(plan, "aws:iam/rolePolicy:RolePolicy") if p.name.endswith("llama-70b-adapters")]
     statements = json.loads(policy.inputs["policy"])["Statement"]
     get = next(s for s in statements if s["Action"] == ["s3:GetObject"])
@@ -191,7 +193,7 @@ BAD_VALUES = {
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
 def test_values_schema_rejects_bad_values(case):
     edit, where = BAD_VALUES[case]
-    values = copy.deepcopy(vllm_releases(plan_module.run_plan("dev"))["llama-8b"]["values"])
+    values = copy.deepcopy(vllm_releases(scenario("dev"))["llama-8b"]["values"])
     edit(values)
     with pytest.raises(helm.HelmError, match=where):
         helm.template(VLLM_CHART, "bad", "default", values)
@@ -207,7 +209,7 @@ def test_secrets_are_kubernetes_secrets_and_never_appear_in_the_plan(monkeypatch
         return values | given, secret_keys + list(given)
 
     monkeypatch.setattr(plan_module, "read_stack_config", decrypted)  # as the Pulumi CLI hands over decrypted secrets
-    plan = plan_module.run_plan("dev")
+    plan = plan_module.run_plan("dev", SCENARIOS)
     printed = json.dumps(plan.to_json())
     assert hf_token not in printed and api_key not in printed and openai_key not in printed
     (secret,) = of_type(plan, "kubernetes:core/v1:Secret")
@@ -223,3 +225,27 @@ def test_secrets_are_kubernetes_secrets_and_never_appear_in_the_plan(monkeypatch
         "OPENAI_API_KEY": {"name": "model-credentials", "key": "openai-api-key"},
     }
     assert not any("fallback" in w and "is not set" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_every_stack_keeps_its_secrets_out_of_the_plan_in_every_output(stack, monkeypatch):
+    given = {
+        f"llm-serving:{key}": f"{prefix}-live-{stack}-0123456789abcdef"
+        for key, prefix in (("huggingFaceToken", "hf"), ("apiKey", "sk"), ("openaiApiKey", "sk-openai"), ("anthropicApiKey", "sk-ant"))
+    }
+    real_reader = plan_module.read_stack_config
+
+    def decrypted(path):
+        values, secret_keys = real_reader(path)
+        return values | given, secret_keys + list(given)
+
+    monkeypatch.setattr(plan_module, "read_stack_config", decrypted)  # as the Pulumi CLI hands over decrypted secrets
+    plan = plan_module.run_plan(stack)
+    outputs = [json.dumps(plan.to_json()), json.dumps(plan.manifests), render_text(plan), render_text(plan, markdown=True)]
+    for secret in given.values():
+        assert not any(secret in output for output in outputs), f"{stack}: a secret printed in clear"
+    for name in models_of(plan):
+        for deployment in deployments(plan, name).values():
+            env = {e["name"]: e for e in container(deployment)["env"]}
+            assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "model-credentials", "key": "hf-token"}
+    assert not any("huggingFaceToken is not set" in w for w in plan.warnings)

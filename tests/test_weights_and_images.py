@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from infra.aws.image_cache import cached_repository
-from tests.conftest import of_type, stack_config
+from tests.conftest import of_type
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 BUCKET = "llm-serving-prod-weights-123456789012-us-east-1"
@@ -285,8 +285,8 @@ def node_config(template) -> dict | None:
 
 def test_prod_gpu_nodes_get_fast_gp3_nvme_raid0_and_parallel_image_pulls(plan_of):
     plan = plan_of("prod")
-    pool = stack_config("prod")["llm-serving:gpuPools"][0]
-    template = launch_template(plan, pool["name"])
+    pool = plan.deployment.config.gpu_pools[0]
+    template = launch_template(plan, pool.name)
     ebs = template.inputs["blockDeviceMappings"][0]["ebs"]
     assert (ebs["throughput"], ebs["iops"]) == (1000, 16000)
     assert node_config(template) == {

@@ -52,7 +52,8 @@ def node_labels(pool: GpuPool, capacity: str) -> dict[str, str]:
 
 
 def node_group_specs(cluster_name: str, pool: GpuPool, node_repair: bool = True) -> dict[str, NodeGroupSpec]:
-    """The pool's two node groups, keyed by capacity-type label value."""
+    """The pool's node groups, keyed by capacity-type label value: on-demand, and spot unless spot.max
+    is 0 (EKS refuses a node group whose maxSize is below 1)."""
     autoscaler_tags = {"k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
 
     def spec(capacity: str, instance_types: Sequence[str], min_size: int, max_size: int) -> NodeGroupSpec:
@@ -69,11 +70,13 @@ def node_group_specs(cluster_name: str, pool: GpuPool, node_repair: bool = True)
             node_repair=node_repair,
         )
 
-    return {
+    specs = {
         # On-demand uses the first (primary) type only: predictable cost for the baseline.
         "on-demand": spec("on-demand", pool.instance_types[:1], pool.on_demand.baseline, pool.on_demand.max_nodes),
-        "spot": spec("spot", pool.instance_types, pool.spot.min, pool.spot.max),
     }
+    if pool.spot.max > 0:
+        specs["spot"] = spec("spot", pool.instance_types, pool.spot.min, pool.spot.max)
+    return specs
 
 
 @dataclass(frozen=True)

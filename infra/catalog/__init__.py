@@ -95,6 +95,7 @@ class Checkpoint:
     weight_bits: int
     format: str | None = None  # "mxfp4" for gpt-oss; None: AWQ/GPTQ at 4 bits, FP8 at 8, BF16 at 16
     quantization: str | None = None  # quant_method in the checkpoint's config.json; None: unquantized
+    gated: bool = False  # Hugging Face serves it only to an accepted account's token
 
 
 @dataclass(frozen=True)

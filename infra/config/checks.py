@@ -8,7 +8,7 @@ from datetime import date
 import pulumi
 
 from infra import PROJECT
-from infra.catalog import cold_start_figures, kubernetes_versions, model_architectures
+from infra.catalog import checkpoints, cold_start_figures, kubernetes_versions, model_architectures
 from infra.config.cluster import NewVpc
 from infra.config.limit_checks import engine_problems, route_problems
 from infra.config.problems import Problem
@@ -141,6 +141,19 @@ def _router_checks(config: StackConfig) -> list[Problem]:
     return problems
 
 
+def gated_checkpoint_warnings(config: StackConfig) -> list[str]:
+    """A gated checkpoint (catalog: gated) downloads only with a Hugging Face token."""
+    if pulumi.Config(PROJECT).get("huggingFaceToken") is not None:
+        return []
+    catalog = checkpoints()
+    return [
+        f"{PROJECT}:models[{i}].huggingFaceId {model.hugging_face_id} is gated on Hugging Face but {PROJECT}:huggingFaceToken is not set: "
+        f"vLLM cannot download it (401) until you accept its licence on huggingface.co and run pulumi config set --secret {PROJECT}:huggingFaceToken hf_..."
+        for i, model in enumerate(config.models)
+        if model.hugging_face_id in catalog and catalog[model.hugging_face_id].gated
+    ]
+
+
 def advisories(config: StackConfig) -> list[str]:
     """Warnings the plan prints for a valid stack."""
     notes = []
@@ -165,6 +178,7 @@ def advisories(config: StackConfig) -> list[str]:
     for user, key in ((cache.docker_hub_username, "dockerHubAccessToken"), (cache.github_username, "githubToken")):
         if cache.enabled and user and pulumi.Config(PROJECT).get(key) is None:
             notes.append(f"{PROJECT}:imageCache names {user} but {PROJECT}:{key} is not set: its pull-through cache rule has an empty secret and pulls through it fail until you run pulumi config set --secret {PROJECT}:{key} ...")
+    notes += gated_checkpoint_warnings(config)
     return notes
 
 

@@ -33,7 +33,7 @@ class SpotNodes(ConfigModel):
     """The spot node group of a pool, over all the pool's instance types."""
 
     min: int = Field(0, ge=0, le=NODES_PER_NODE_GROUP, description="Spot nodes that always run (spot can still be reclaimed).", examples=[0])
-    max: int = Field(2, ge=1, le=NODES_PER_NODE_GROUP, description="Upper bound for spot nodes.", examples=[4])
+    max: int = Field(2, ge=0, le=NODES_PER_NODE_GROUP, description="Upper bound for spot nodes; 0 for no spot node group at all.", examples=[4])
 
     @field_validator("max")
     @classmethod

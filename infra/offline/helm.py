@@ -31,7 +31,7 @@ def helm_binary() -> str:
         return str(beside_python)
     found = shutil.which("helm")
     if not found:
-        raise HelmError("no helm binary: run `make setup` (installs .venv/bin/helm)")
+        raise HelmError("no helm binary: run `make plan-setup` (puts helm in .venv/bin)")
     return found
 
 
