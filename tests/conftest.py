@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.offline import plan as plan_module
 from infra.offline.mocks import RegisteredResource
 from infra.offline.plan import STACKS_DIR, Plan, run_plan
 
@@ -54,6 +55,22 @@ def plan_of():
         return run_plan(stack, stacks_dir, **options)
 
     return plan
+
+
+@pytest.fixture
+def decrypted_secrets(monkeypatch):
+    """Hand the plan secrets as the Pulumi CLI hands over decrypted ones: decrypted_secrets({"llm-serving:apiKey": "..."})."""
+
+    def give(secrets: dict[str, str]) -> None:
+        real_reader = plan_module.read_stack_config
+
+        def decrypted(path):
+            values, secret_keys = real_reader(path)
+            return values | secrets, secret_keys + list(secrets)
+
+        monkeypatch.setattr(plan_module, "read_stack_config", decrypted)
+
+    return give
 
 
 def raw_config(stack: str, folder: Path = SCENARIOS) -> dict:

@@ -292,16 +292,10 @@ def test_prod_pages_pagerduty_for_critical_and_posts_warnings_to_slack(plan_of, 
         assert result.stdout.strip() == expected, (labels, result.stdout, result.stderr)
 
 
-def test_receiver_credentials_and_grafana_password_are_kubernetes_secrets_never_in_the_plan(plan_of, write_stack, monkeypatch):
+def test_receiver_credentials_and_grafana_password_are_kubernetes_secrets_never_in_the_plan(plan_of, write_stack, decrypted_secrets):
     slack, pager, grafana = "https://hooks.slack.com/services/T000/B000/XXXXSECRET", "pd-routing-key-0123456789", "grafana-pass-0123456789"
-    real_reader = plan_module.read_stack_config
-
-    def decrypted(path):
-        values, secret_keys = real_reader(path)
-        given = {"llm-serving:alertSlackWebhookUrl": slack, "llm-serving:alertPagerdutyRoutingKey": pager, "llm-serving:grafanaAdminPassword": grafana}
-        return values | given, secret_keys + list(given)
-
-    monkeypatch.setattr(plan_module, "read_stack_config", decrypted)
+    given = {"llm-serving:alertSlackWebhookUrl": slack, "llm-serving:alertPagerdutyRoutingKey": pager, "llm-serving:grafanaAdminPassword": grafana}
+    decrypted_secrets(given)  # as the Pulumi CLI hands over decrypted secrets
     plan = plan_module.run_plan("prod")
     printed = json.dumps(plan.to_json())
     assert slack not in printed and pager not in printed and grafana not in printed

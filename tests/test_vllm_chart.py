@@ -199,16 +199,10 @@ def test_values_schema_rejects_bad_values(case):
         helm.template(VLLM_CHART, "bad", "default", values)
 
 
-def test_secrets_are_kubernetes_secrets_and_never_appear_in_the_plan(monkeypatch):
+def test_secrets_are_kubernetes_secrets_and_never_appear_in_the_plan(decrypted_secrets):
     hf_token, api_key, openai_key = "hf_live_0123456789abcdef", "sk-live-0123456789abcdef", "sk-openai-0123456789abcdef"
-    real_reader = plan_module.read_stack_config
-
-    def decrypted(path):
-        values, secret_keys = real_reader(path)
-        given = {"llm-serving:huggingFaceToken": hf_token, "llm-serving:apiKey": api_key, "llm-serving:openaiApiKey": openai_key}
-        return values | given, secret_keys + list(given)
-
-    monkeypatch.setattr(plan_module, "read_stack_config", decrypted)  # as the Pulumi CLI hands over decrypted secrets
+    given = {"llm-serving:huggingFaceToken": hf_token, "llm-serving:apiKey": api_key, "llm-serving:openaiApiKey": openai_key}
+    decrypted_secrets(given)  # as the Pulumi CLI hands over decrypted secrets
     plan = plan_module.run_plan("dev", SCENARIOS)
     printed = json.dumps(plan.to_json())
     assert hf_token not in printed and api_key not in printed and openai_key not in printed
@@ -228,18 +222,12 @@ def test_secrets_are_kubernetes_secrets_and_never_appear_in_the_plan(monkeypatch
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
-def test_every_stack_keeps_its_secrets_out_of_the_plan_in_every_output(stack, monkeypatch):
+def test_every_stack_keeps_its_secrets_out_of_the_plan_in_every_output(stack, decrypted_secrets):
     given = {
         f"llm-serving:{key}": f"{prefix}-live-{stack}-0123456789abcdef"
         for key, prefix in (("huggingFaceToken", "hf"), ("apiKey", "sk"), ("openaiApiKey", "sk-openai"), ("anthropicApiKey", "sk-ant"))
     }
-    real_reader = plan_module.read_stack_config
-
-    def decrypted(path):
-        values, secret_keys = real_reader(path)
-        return values | given, secret_keys + list(given)
-
-    monkeypatch.setattr(plan_module, "read_stack_config", decrypted)  # as the Pulumi CLI hands over decrypted secrets
+    decrypted_secrets(given)  # as the Pulumi CLI hands over decrypted secrets
     plan = plan_module.run_plan(stack)
     outputs = [json.dumps(plan.to_json()), json.dumps(plan.manifests), render_text(plan), render_text(plan, markdown=True)]
     for secret in given.values():

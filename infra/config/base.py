@@ -41,16 +41,15 @@ def at_least(value: int | None, info, lower: str, *, this: str, other: str) -> i
     return value
 
 
-def _check_gpu_instance_type(value: str) -> str:
-    catalog = gpu_instances()
-    if value not in catalog:
-        raise config_error(
-            "gpu_instance_type",
-            "not a GPU instance type in the catalog.{hint} Allowed: {allowed}",
-            hint=suggest(value, catalog),
-            allowed=", ".join(catalog),
-        )
+def _one_of(value: str, choices: typing.Collection[str], kind: str, what: str) -> str:
+    """`value` if it is one of `choices`, else an error naming close matches and every allowed value."""
+    if value not in choices:
+        raise config_error(kind, "not {what}.{hint} Allowed: {allowed}", what=what, hint=suggest(value, choices), allowed=", ".join(choices))
     return value
+
+
+def _check_gpu_instance_type(value: str) -> str:
+    return _one_of(value, gpu_instances(), "gpu_instance_type", "a GPU instance type in the catalog")
 
 
 # Graviton (arm64) families carry a "g" right after the generation digit (m7g, c6gn, r8gd, t4g, g5g,
@@ -104,15 +103,7 @@ def _check_kubernetes_version(value: Any) -> Any:
 
 
 def _check_region(value: str) -> str:
-    regions = eks_regions()
-    if value not in regions:
-        raise config_error(
-            "region",
-            "not an AWS region where EKS is available.{hint} Allowed: {allowed}",
-            hint=suggest(value, regions),
-            allowed=", ".join(regions),
-        )
-    return value
+    return _one_of(value, eks_regions(), "region", "an AWS region where EKS is available")
 
 
 def _check_label_key(key: str) -> str:
