@@ -15,6 +15,8 @@ if __package__:
     sys.exit(main(sys.argv[1:]))
 else:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `import infra` works under runpy
+    from datetime import date
+
     from infra.program import run
 
-    run()
+    run(as_of=date.today())  # the one place the calendar is read under `pulumi up`: the plan CLI takes --as-of

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from infra import PROJECT
 from infra.capacity.cold_start import ColdStart, estimate
 from infra.capacity.economics import PoolCost, pool_cost, spot_price_warnings, stack_cost
 from infra.capacity.placement import Placement, place_stack
 from infra.capacity.pods import Workload, workloads_of
 from infra.capacity.quotas import QuotaNeed, quota_needs
 from infra.capacity.sizing import ModelSizing, kv_warnings, size_model, stack_problems
+from infra.catalog import CatalogAge, catalog_ages
+from infra.config.checks import advisories, secret_requirements
 from infra.config.problems import ConfigError
 from infra.config.stack import StackConfig
 
@@ -36,6 +40,7 @@ class Deployment:
 
     stack: str
     config: StackConfig
+    as_of: date  # the plan's date: support windows, dated prices and defaults were read on it
     sizing: tuple[ModelSizing, ...]
     workloads: tuple[Workload, ...]
     placement: Placement
@@ -44,6 +49,7 @@ class Deployment:
     cold_start: Mapping[str, ColdStart]  # per model: pending pod to Ready on a fresh node, by part
     warnings: tuple[str, ...]
     quotas: tuple[QuotaNeed, ...] = ()  # EC2 vCPU quotas the GPU pools need at their maximums
+    catalog_ages: tuple[CatalogAge, ...] = ()  # how old each dated catalog is on as_of
 
     def pool(self, name: str) -> PoolCost:
         return next(p for p in self.pools if p.pool == name)
@@ -97,8 +103,19 @@ class Deployment:
         return round(self.cold_start[sizing.model].seconds) if pool.on_demand.max_nodes > pool.on_demand.baseline else None
 
 
-def derive(stack: str, config: StackConfig) -> Deployment:
-    """The deployment model of a valid stack config; ConfigError when a model cannot run or be placed."""
+def catalog_age_warnings(ages: tuple[CatalogAge, ...], as_of: date) -> list[str]:
+    return [
+        f"catalog {a.file} ({a.what}) was read {a.read}, {a.age_days} days before the plan date {as_of}: "
+        f"re-check it against its sources, or override the figures per stack under {PROJECT}:catalog"
+        for a in ages
+        if a.stale
+    ]
+
+
+def derive(stack: str, config: StackConfig, as_of: date, secrets_set: frozenset[str] = frozenset()) -> Deployment:
+    """The deployment model of a valid stack config on the plan's date `as_of`, given the names of the secret
+    keys the stack sets; ConfigError when a model cannot run or be placed. Its warnings are all the plan's
+    warnings but the AWS pre-flight's (which needs the account)."""
     problems = stack_problems(config)
     if problems:
         raise ConfigError(stack, problems)
@@ -112,15 +129,26 @@ def derive(stack: str, config: StackConfig) -> Deployment:
         pool_cost(config, pool, sizing, placed_nodes=(placement.nodes(pool.name, "on-demand"), placement.nodes(pool.name, "spot"))) for pool in config.gpu_pools
     )
     placed = {s.model: placement.model_replicas(s.model) for s in sizing}
+    ages = catalog_ages(as_of)
+    warnings = (
+        [f"{p} (pulumi up refuses until it is set)" for p in secret_requirements(config, secrets_set)]
+        + advisories(config, as_of, secrets_set)
+        + kv_warnings(sizing)
+        + list(placement.warnings)
+        + spot_price_warnings(config)
+        + catalog_age_warnings(ages, as_of)
+    )
     return Deployment(
         stack=stack,
         config=config,
+        as_of=as_of,
         sizing=sizing,
         workloads=workloads,
         placement=placement,
         pools=pools,
-        cost=MappingProxyType(stack_cost(config, sizing, pools, placed)),
+        cost=MappingProxyType(stack_cost(config, sizing, pools, as_of, placed)),
         cold_start=MappingProxyType(cold_start),
-        warnings=tuple(kv_warnings(sizing) + list(placement.warnings) + spot_price_warnings(config)),
+        warnings=tuple(warnings),
         quotas=quota_needs(config),
+        catalog_ages=ages,
     )

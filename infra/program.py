@@ -13,6 +13,8 @@ cache and the weight cache (an S3 bucket) come before the GPU pools that read th
 
 from __future__ import annotations
 
+from datetime import date
+
 import pulumi
 import pulumi_aws as aws
 
@@ -30,7 +32,7 @@ from infra.cluster_services.kube import kubeconfig, provider
 from infra.cluster_services.monitoring import MonitoringArgs, MonitoringStack, PoolPrice
 from infra.cluster_services.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from infra.cluster_services.storage import default_storage_class
-from infra.config.load import Secrets, load, load_secrets
+from infra.config.load import Secrets, load, load_secrets, secret_keys_set
 from infra.config.preflight import Mode, Preflight
 from infra.config.stack import StackConfig
 from infra.deployment import Deployment, derive
@@ -212,9 +214,12 @@ def monitoring_args(deployment: Deployment, secrets: Secrets = Secrets()) -> Mon
     )
 
 
-def run(mode: Mode = Mode.DEPLOY) -> tuple[Deployment, Preflight]:
+def run(as_of: date, mode: Mode = Mode.DEPLOY) -> tuple[Deployment, Preflight]:
     """Entry point under `pulumi up` / `pulumi preview` (Mode.DEPLOY) and of the offline plan
-    (Mode.PLAN): validate, derive the deployment model, pre-flight, then build."""
-    deployment = derive(pulumi.get_stack(), load(mode))
+    (Mode.PLAN), on the plan's date `as_of`: validate, derive the deployment model, pre-flight, then build.
+    Every warning the offline plan prints is logged to the engine, so `pulumi preview` and `up` show it too."""
+    deployment = derive(pulumi.get_stack(), load(as_of, mode), as_of, secret_keys_set())
     preflight = build(deployment, load_secrets(), mode)
+    for warning in (*deployment.warnings, *preflight.warnings):
+        pulumi.log.warn(warning)
     return deployment, preflight

@@ -74,7 +74,7 @@ def renders_per_release(stack: str, stacks_dir: Path) -> Counter:
 
     helm.template = counting
     try:
-        plan.run_plan(stack, stacks_dir)
+        plan.run_plan(stack, stacks_dir, as_of=date.today())
     finally:
         helm.template = original
     return counts

@@ -1,8 +1,9 @@
 """Plan every stack and write one pull-request comment with what the change does to each.
 
-    python scripts/pr_comment.py BASE_DIR OUT_DIR > comment.md
+    python scripts/pr_comment.py BASE_DIR OUT_DIR [AS_OF] > comment.md
 
-BASE_DIR holds the base branch's plans (BASE_DIR/<stack>/plan.json, from `plan --out`); a stack
+AS_OF (YYYY-MM-DD) is the plan date; give the one the base was planned with, so that a base and a head
+planned on different days do not differ by the calendar (default: the planner's, today). BASE_DIR holds the base branch's plans (BASE_DIR/<stack>/plan.json, from `plan --out`); a stack
 missing there is reported as new. Each stack's plan, report and diff land in OUT_DIR/<stack>/.
 Exits non-zero if any stack fails to plan, after writing the comment that says which and why.
 """
@@ -21,8 +22,8 @@ def stacks() -> list[str]:
     return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
 
 
-def plan(stack: str, base: Path, out: Path) -> tuple[bool, str]:
-    command = [sys.executable, "-m", "infra", "plan", "--stack", stack, "--out", str(out / stack)]
+def plan(stack: str, base: Path, out: Path, as_of: str | None) -> tuple[bool, str]:
+    command = [sys.executable, "-m", "infra", "plan", "--stack", stack, "--out", str(out / stack), *(["--as-of", as_of] if as_of else [])]
     base_plan = base / stack / "plan.json"
     if base_plan.is_file():
         command += ["--diff", str(base_plan)]
@@ -35,10 +36,10 @@ def plan(stack: str, base: Path, out: Path) -> tuple[bool, str]:
     return True, result.stdout
 
 
-def main(base: str, out: str) -> int:
+def main(base: str, out: str, as_of: str | None = None) -> int:
     sections, ok = [], True
     for stack in stacks():
-        planned, section = plan(stack, Path(base), Path(out))
+        planned, section = plan(stack, Path(base), Path(out), as_of)
         ok &= planned
         sections.append(section)
     print(f"{MARKER}\n## Offline plan\n\nWhat this pull request changes, stack by stack (no cloud access needed; `pulumi preview` runs separately where credentials are configured).\n")
@@ -47,4 +48,4 @@ def main(base: str, out: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:4]))

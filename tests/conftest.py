@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
 
 import pytest
+import time_machine
 import yaml
 
 from infra.offline import plan as plan_module
@@ -24,20 +26,36 @@ from infra.offline.plan import STACKS_DIR, Plan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "tests" / "scenarios"
+# The date every test plans on. Rules that read the calendar take it as an input (as_of); the clock is frozen
+# on it too (frozen_clock), so code that defaults to today (the CLI's --as-of) agrees, on any real date.
+AS_OF = date(2026, 12, 4)
 EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def frozen_clock():
+    """Today is AS_OF for the whole session (time keeps ticking from there)."""
+    with time_machine.travel(datetime.combine(AS_OF, datetime.min.time(), timezone.utc).replace(hour=12), tick=True):
+        yield
+
+
+def dated(args) -> list[str]:
+    """CLI arguments with the tests' plan date added to a `plan` command (a subprocess has the real clock)."""
+    args = list(args)
+    return [*args, "--as-of", AS_OF.isoformat()] if args[:1] == ["plan"] and "--as-of" not in args else args
 
 
 @cache
 def example_plan_of(stack: str) -> Plan:
     """The plan of an example stack in stacks/, built once per test session."""
-    return run_plan(stack)
+    return run_plan(stack, as_of=AS_OF)
 
 
 @cache
 def scenario(name: str) -> Plan:
     """The plan of a test scenario, tests/scenarios/Pulumi.<name>.yaml ("dev": one L4 pool, "prod":
     70B at TP 4 on L40S plus an L4 pool), built once per test session."""
-    return run_plan(name, SCENARIOS)
+    return run_plan(name, SCENARIOS, as_of=AS_OF)
 
 
 @pytest.fixture(params=EXAMPLE_STACKS)
@@ -52,7 +70,7 @@ def plan_of():
     (plan_of("prod")), with run_plan's options (mode, quotas)."""
 
     def plan(stack: str, stacks_dir: Path = SCENARIOS, **options) -> Plan:
-        return run_plan(stack, stacks_dir, **options)
+        return run_plan(stack, stacks_dir, **{"as_of": AS_OF, **options})
 
     return plan
 

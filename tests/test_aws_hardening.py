@@ -11,7 +11,8 @@ import pytest
 
 from infra.catalog import gpu_instances, helm_charts, kubernetes_versions
 from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, POOL_LABEL
-from tests.conftest import of_type, one
+from infra.config.problems import ConfigError
+from tests.conftest import AS_OF, of_type, one
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
@@ -123,7 +124,7 @@ def test_without_credentials_config_both_providers_use_the_ambient_chain(example
 def test_the_example_stacks_run_a_version_in_standard_support_with_the_standard_upgrade_policy(example_plan):
     (cluster,) = of_type(example_plan, "aws:eks/cluster:Cluster")
     assert cluster.inputs["upgradePolicy"] == {"supportType": "STANDARD"}
-    assert cluster.inputs["version"] == "1.35"
+    assert kubernetes_versions()[cluster.inputs["version"]].in_standard_support(AS_OF)
     assert example_plan.cost["platform_hourly_usd"]["eks_control_plane"] == 0.1
 
 
@@ -146,15 +147,30 @@ def test_addon_versions_and_the_autoscaler_image_are_pinned_for_the_clusters_min
     assert charts(example_plan)["cluster-autoscaler"].inputs["values"]["image"]["tag"] == version.cluster_autoscaler
 
 
-def test_a_version_close_to_the_end_of_standard_support_is_warned(plan_of, write_stack):
+def test_a_version_close_to_the_end_of_standard_support_is_warned_on_the_plan_date(plan_of, write_stack):
     def soon(config):
         config["llm-serving:cluster"]["kubernetesVersion"] = "1.34"  # standard support ends 2026-12-02
 
-    plan = plan_of(*write_stack("soon", edit=soon))
-    days = (kubernetes_versions()["1.34"].end_of_standard_support - date.today()).days
-    if 0 <= days < 90:
-        assert any(f"1.34 leaves EKS standard support on 2026-12-02 ({days} days)" in w for w in plan.warnings)
-    assert not any("kubernetesVersion" in w for w in plan_of("dev").warnings)  # 1.35: months left
+    plan = plan_of(*write_stack("soon", edit=soon), as_of=date(2026, 11, 20))
+    assert any("1.34 leaves EKS standard support on 2026-12-02 (12 days)" in w for w in plan.warnings)
+    assert not any("kubernetesVersion" in w for w in plan_of("dev", as_of=date(2026, 11, 20)).warnings)  # 1.35: months left
+
+
+def test_the_same_version_past_its_standard_support_is_refused_with_the_versions_still_supported(plan_of, write_stack):
+    def past(config):
+        config["llm-serving:cluster"]["kubernetesVersion"] = "1.34"
+
+    with pytest.raises(ConfigError, match=r"cluster.kubernetesVersion: got \"1.34\"; left EKS standard support on 2026-12-02 \(plan date 2026-12-03\).*Use 1.35, 1.36"):
+        plan_of(*write_stack("past", edit=past), as_of=date(2026, 12, 3))
+
+
+@pytest.mark.parametrize(("as_of", "version"), [(date(2026, 3, 1), "1.35"), (date(2026, 12, 4), "1.36"), (date(2027, 9, 1), "1.36")])
+def test_a_stack_without_a_version_gets_the_newest_in_standard_support_on_the_plan_date(plan_of, write_stack, as_of, version):
+    plan = plan_of(*write_stack("unset", edit=lambda config: config["llm-serving:cluster"].pop("kubernetesVersion")), as_of=as_of)
+    (cluster,) = of_type(plan, "aws:eks/cluster:Cluster")
+    assert cluster.inputs["version"] == plan.deployment.config.cluster.kubernetes_version == version
+    stale = [w for w in plan.warnings if "no Kubernetes version in the catalog is in EKS standard support" in w]
+    assert bool(stale) == (as_of == date(2027, 9, 1))  # past the catalog's calendar: planned, and told to refresh it
 
 
 @pytest.mark.parametrize("version", sorted(kubernetes_versions()))

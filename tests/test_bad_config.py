@@ -11,7 +11,7 @@ import pytest
 from infra.config.problems import ConfigError
 from infra.offline import cli
 from infra.offline.plan import run_plan
-from tests.conftest import EXAMPLE_STACKS
+from tests.conftest import AS_OF, EXAMPLE_STACKS
 
 BAD_STACKS = Path(__file__).parent / "bad_stacks"
 
@@ -137,7 +137,7 @@ def test_bad_stack_fails_with_one_clear_message_and_registers_nothing(stack):
     before = pulumi.runtime.settings.get_monitor()
     registered_before = len(getattr(before, "order", []))
     with pytest.raises(ConfigError) as raised:
-        run_plan(stack, BAD_STACKS)
+        run_plan(stack, BAD_STACKS, as_of=AS_OF)
     error = raised.value
     problems = corpus_problems(stack, error)
     assert len(problems) == 1, str(error)
@@ -172,13 +172,13 @@ def test_every_problem_is_reported_at_once(write_stack):
 
     stack, folder = write_stack("two-mistakes", edit=two_mistakes)
     with pytest.raises(ConfigError) as raised:
-        run_plan(stack, folder)
+        run_plan(stack, folder, as_of=AS_OF)
     assert sorted(p.path for p in raised.value.problems) == ["llm-serving:gpuPools[0].spot.max", "llm-serving:systemNodes.minNodes"]
 
 
 def test_70b_in_16_bit_on_one_gpu_says_what_would_fit():
     with pytest.raises(ConfigError) as raised:
-        run_plan("70b-16bit-one-gpu", BAD_STACKS)
+        run_plan("70b-16bit-one-gpu", BAD_STACKS, as_of=AS_OF)
     message = str(raised.value)
     assert "What would fit: tensor parallel 2" in message and "4-bit AWQ/GPTQ" in message and "37.0 GiB" in message
 

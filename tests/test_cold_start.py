@@ -11,7 +11,7 @@ from infra.capacity.cold_start import estimate
 from infra.config import parse
 from infra.config.problems import ConfigError
 from infra.deployment import derive
-from tests.conftest import raw_config
+from tests.conftest import AS_OF, raw_config
 
 PARTS = ("node", "image", "weights", "engine")
 
@@ -19,11 +19,11 @@ PARTS = ("node", "image", "weights", "engine")
 def stack(name: str = "prod", edit=lambda config: None):
     raw = {key.removeprefix("llm-serving:"): value for key, value in copy.deepcopy(raw_config(name)).items()}
     edit(raw)
-    return parse(name, raw)
+    return parse(name, raw, AS_OF)
 
 
 def cold(config, model: int = 0):
-    return derive("test", config).cold_start[config.models[model].name]
+    return derive("test", config, AS_OF).cold_start[config.models[model].name]
 
 
 def test_prod_70b_awq_replica_is_ready_within_five_minutes_on_a_fresh_node_with_every_part_sourced():
@@ -102,11 +102,11 @@ def test_stack_overrides_replace_a_figure_and_name_themselves_as_its_source():
 
 def test_startup_budget_derives_from_the_in_container_part_unless_configured():
     config = stack()
-    deployment = derive("test", config)
+    deployment = derive("test", config, AS_OF)
     assert deployment.startup_minutes("llama-70b") == deployment.cold_start["llama-70b"].startup_minutes == 5  # the floor
-    uncached = derive("test", stack(edit=lambda c: c.pop("weightCache")))
+    uncached = derive("test", stack(edit=lambda c: c.pop("weightCache")), AS_OF)
     assert uncached.startup_minutes("llama-70b") * 60 >= 2 * uncached.cold_start["llama-70b"].in_container_seconds
-    pinned = derive("test", stack(edit=lambda c: c["models"][0].update(startupMinutes=45)))
+    pinned = derive("test", stack(edit=lambda c: c["models"][0].update(startupMinutes=45)), AS_OF)
     assert pinned.startup_minutes("llama-70b") == 45
 
 
@@ -123,7 +123,7 @@ def test_the_startup_budget_reaches_the_rendered_startup_probe(plan_of):
 
 
 def test_spot_loss_says_when_the_floor_and_the_configured_replicas_are_whole_again():
-    resilience = derive("test", stack()).resilience()["llama-70b"]
+    resilience = derive("test", stack(), AS_OF).resilience()["llama-70b"]
     assert resilience["floor_restored_seconds"] == 0  # the baseline nodes hold the floor
     assert resilience["configured_restored_seconds"] == round(cold(stack()).seconds)
 
@@ -131,13 +131,13 @@ def test_spot_loss_says_when_the_floor_and_the_configured_replicas_are_whole_aga
         config["gpuPools"][0]["onDemand"] = {"baseline": 2, "max": 3}
 
     # Placement runs the floor on a third on-demand node from the start, so a spot loss never takes it.
-    assert derive("test", stack(edit=baseline_too_small)).resilience()["llama-70b"]["floor_restored_seconds"] == 0
+    assert derive("test", stack(edit=baseline_too_small), AS_OF).resilience()["llama-70b"]["floor_restored_seconds"] == 0
 
     def no_room_to_grow(config):
         config["gpuPools"][0]["onDemand"] = {"baseline": 2}
 
     with pytest.raises(ConfigError, match="replicas.baseline"):  # a floor the on-demand nodes cannot hold is refused
-        derive("test", stack(edit=no_room_to_grow))
+        derive("test", stack(edit=no_room_to_grow), AS_OF)
 
 
 @pytest.mark.parametrize(
@@ -157,5 +157,5 @@ def test_bad_delivery_settings_fail_with_their_key_path(edit, path):
 
 def test_estimate_is_pure_and_repeatable():
     config = stack()
-    sizing = derive("test", config).sizing[0]
+    sizing = derive("test", config, AS_OF).sizing[0]
     assert estimate(config, config.models[0], sizing.fit.weights_gib) == estimate(config, config.models[0], sizing.fit.weights_gib)

@@ -12,7 +12,7 @@ import infra.capacity.placement as placement
 import infra.capacity.sizing as sizing
 from infra import REPO_ROOT
 from infra.offline.plan import run_plan
-from tests.conftest import SCENARIOS
+from tests.conftest import AS_OF, SCENARIOS
 
 # Lowest first: a module may import from its own layer or the ones before it, never after.
 LAYERS = ["names", "catalog", "config", "capacity", "deployment", "aws", "cluster_services", "serving", "program", "offline"]
@@ -65,6 +65,6 @@ def test_sizing_and_cost_are_computed_once_per_plan(monkeypatch):
     monkeypatch.setattr(economics, "PoolCost", counting("pool cost", economics.PoolCost))
     monkeypatch.setattr(economics, "platform_hourly", counting("stack cost", economics.platform_hourly))
     monkeypatch.setattr(placement, "Placement", counting("placement", placement.Placement))
-    plan = run_plan("prod", SCENARIOS)
+    plan = run_plan("prod", SCENARIOS, as_of=AS_OF)
     plan.to_json()
     assert calls == {"model sizing": len(plan.deployment.config.models), "pool cost": len(plan.deployment.config.gpu_pools), "stack cost": 1, "placement": 1}

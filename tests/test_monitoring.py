@@ -15,7 +15,7 @@ import yaml
 from infra.catalog import _load, gpu_instances
 from infra.offline import plan as plan_module
 from infra.serving.embeddings import TEI_IMAGE_TAGS
-from tests.conftest import of_type, scenario
+from tests.conftest import AS_OF, of_type, scenario
 
 PROMTOOL = shutil.which("promtool")
 
@@ -296,7 +296,7 @@ def test_receiver_credentials_and_grafana_password_are_kubernetes_secrets_never_
     slack, pager, grafana = "https://hooks.slack.com/services/T000/B000/XXXXSECRET", "pd-routing-key-0123456789", "grafana-pass-0123456789"
     given = {"llm-serving:alertSlackWebhookUrl": slack, "llm-serving:alertPagerdutyRoutingKey": pager, "llm-serving:grafanaAdminPassword": grafana}
     decrypted_secrets(given)  # as the Pulumi CLI hands over decrypted secrets
-    plan = plan_module.run_plan("prod")
+    plan = plan_module.run_plan("prod", as_of=AS_OF)
     printed = json.dumps(plan.to_json())
     assert slack not in printed and pager not in printed and grafana not in printed
     secrets = {s.inputs["metadata"]["name"] for s in of_type(plan, "kubernetes:core/v1:Secret")}

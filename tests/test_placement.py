@@ -18,13 +18,13 @@ from infra.offline import helm
 from infra.offline.cli import render_text
 from infra.offline.diff import diff_plans
 from infra.offline.report import diff_report
-from tests.conftest import EXAMPLE_STACKS, ROOT, example_plan_of, of_type, scenario, validate_manifest
+from tests.conftest import EXAMPLE_STACKS, ROOT, example_plan_of, of_type, scenario, validate_manifest, dated
 
 SPOT_NOTICE_SECONDS = 120
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infra", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "infra", *dated(args)], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def deployments(plan) -> dict[str, dict]:

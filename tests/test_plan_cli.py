@@ -16,11 +16,11 @@ from infra import PROJECT
 from infra.config.problems import ConfigError
 from infra.offline.mocks import PlanMocks, RecordingMonitor
 from infra.offline.plan import read_stack_config, stack_file
-from tests.conftest import EXAMPLE_STACKS, ROOT, SCENARIOS
+from tests.conftest import EXAMPLE_STACKS, ROOT, SCENARIOS, dated
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infra", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "infra", *dated(args)], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)

@@ -11,13 +11,13 @@ import yaml
 
 from infra.offline import report
 from infra.offline.diff import diff_plans, gpu_counts
-from tests.conftest import EXAMPLE_STACKS, ROOT, SCENARIOS, scenario
+from tests.conftest import AS_OF, EXAMPLE_STACKS, ROOT, SCENARIOS, dated, scenario
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infra", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "infra", *dated(args)], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_a_plan_diffed_against_itself_is_empty(example_plan):
@@ -102,7 +102,7 @@ def test_pr_comment_covers_every_stack(tmp_path):
     base = tmp_path / "base"
     for stack in EXAMPLE_STACKS:
         assert cli("plan", "--stack", stack, "--out", str(base / stack)).returncode == 0
-    result = subprocess.run([sys.executable, "scripts/pr_comment.py", str(base), str(tmp_path / "head")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "scripts/pr_comment.py", str(base), str(tmp_path / "head"), AS_OF.isoformat()], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("<!-- llm-serving-plan -->")
     for stack in EXAMPLE_STACKS:

@@ -44,7 +44,7 @@ def test_anonymous_access_is_an_explicit_opt_in(plan_of, write_stack, monkeypatc
 
     stack = write_stack("anon", edit=anonymous)
     # Config and secrets loaded as under `pulumi up` (the rest of the plan stays offline: the example's placeholders).
-    monkeypatch.setattr(program_module, "load", lambda mode: load_module.load(Mode.DEPLOY))
+    monkeypatch.setattr(program_module, "load", lambda as_of, mode: load_module.load(as_of, Mode.DEPLOY))
     plan = plan_of(*stack)
     assert router_config(plan)["general_settings"] == {"dangerously_permit_weak_or_unset_master_key": True}
 

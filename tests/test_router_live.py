@@ -26,7 +26,7 @@ import yaml
 
 from infra.offline.plan import STACKS_DIR, run_plan
 from infra.serving.router import FALLBACK_PREFIX, LITELLM_VERSION
-from tests.conftest import ROOT
+from tests.conftest import AS_OF, ROOT
 from tests.fake_backends import FakeBackend
 
 PROXY = Path(os.environ.get("LLM_SERVING_LITELLM", ROOT / ".venv" / "litellm" / "bin" / "litellm"))
@@ -126,7 +126,7 @@ def router(tmp_path_factory):
     document = yaml.safe_load((STACKS_DIR / "Pulumi.prod.yaml").read_text())
     live_stack(document["config"])
     (folder / "Pulumi.live.yaml").write_text(yaml.safe_dump(document))
-    plan = run_plan("live", folder)
+    plan = run_plan("live", folder, as_of=AS_OF)
     (config_map,) = [o for o in plan.manifests["router"] if o["kind"] == "ConfigMap"]
     (deployment,) = [o for o in plan.manifests["router"] if o["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]

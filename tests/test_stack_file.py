@@ -18,6 +18,7 @@ from infra.config.stack_file import StackFileError, load_stack_file
 from infra.offline import cli
 from infra.offline.mocks import PlanMocks, RecordingMonitor
 from infra.offline.plan import read_stack_config
+from tests.conftest import AS_OF
 
 BAD_FILES = Path(__file__).parent / "bad_stack_files"
 
@@ -94,5 +95,5 @@ def test_the_pulumi_program_also_refuses_keys_under_a_misspelled_namespace():
     pulumi.runtime.set_all_config(values, [])
     pulumi.runtime.set_mocks(monitor.plan_mocks, project=PROJECT, stack="typo", preview=True, monitor=monitor)
     with pytest.raises(ConfigError, match=re.escape("llm-servng:gpuPools: got")) as raised:
-        load()
+        load(AS_OF)
     assert "did you mean llm-serving:gpuPools?" in str(raised.value) and monitor.order == []

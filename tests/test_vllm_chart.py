@@ -13,7 +13,7 @@ from infra.offline import helm
 from infra.offline import plan as plan_module
 from infra.offline.cli import render_text
 from infra.offline.mocks import MASK
-from tests.conftest import EXAMPLE_STACKS, SCENARIOS, of_type, scenario, validate_manifest
+from tests.conftest import AS_OF, EXAMPLE_STACKS, SCENARIOS, of_type, scenario, validate_manifest
 
 VLLM_CHART = "charts/vllm"
 
@@ -203,7 +203,7 @@ def test_secrets_are_kubernetes_secrets_and_never_appear_in_the_plan(decrypted_s
     hf_token, api_key, openai_key = "hf_live_0123456789abcdef", "sk-live-0123456789abcdef", "sk-openai-0123456789abcdef"
     given = {"llm-serving:huggingFaceToken": hf_token, "llm-serving:apiKey": api_key, "llm-serving:openaiApiKey": openai_key}
     decrypted_secrets(given)  # as the Pulumi CLI hands over decrypted secrets
-    plan = plan_module.run_plan("dev", SCENARIOS)
+    plan = plan_module.run_plan("dev", SCENARIOS, as_of=AS_OF)
     printed = json.dumps(plan.to_json())
     assert hf_token not in printed and api_key not in printed and openai_key not in printed
     (secret,) = of_type(plan, "kubernetes:core/v1:Secret")
@@ -228,7 +228,7 @@ def test_every_stack_keeps_its_secrets_out_of_the_plan_in_every_output(stack, de
         for key, prefix in (("huggingFaceToken", "hf"), ("apiKey", "sk"), ("openaiApiKey", "sk-openai"), ("anthropicApiKey", "sk-ant"))
     }
     decrypted_secrets(given)  # as the Pulumi CLI hands over decrypted secrets
-    plan = plan_module.run_plan(stack)
+    plan = plan_module.run_plan(stack, as_of=AS_OF)
     outputs = [json.dumps(plan.to_json()), json.dumps(plan.manifests), render_text(plan), render_text(plan, markdown=True)]
     for secret in given.values():
         assert not any(secret in output for output in outputs), f"{stack}: a secret printed in clear"

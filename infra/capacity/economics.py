@@ -120,24 +120,26 @@ def spot_price_warnings(config: StackConfig) -> list[str]:
     return notes
 
 
-def platform_hourly(config: StackConfig) -> dict[str, float]:
+def platform_hourly(config: StackConfig, as_of: date) -> dict[str, float]:
     prices = platform_prices()
     vpc = config.cluster.network.vpc
     nat_gateways = 0 if isinstance(vpc, ExistingVpc) else (vpc.zone_total if vpc.nat_gateways == "perZone" else 1)
     system_type = config.system_nodes.instance_types[0]
     system_price = prices.instances.get(system_type)
     return {
-        "eks_control_plane": eks_control_plane_hourly(config, date.today()),
+        "eks_control_plane": eks_control_plane_hourly(config, as_of),
         "nat_gateways": nat_gateways * prices.nat_gateway_hour,
         "system_nodes": config.system_nodes.min_nodes * system_price if system_price is not None else 0.0,
     }
 
 
-def stack_cost(config: StackConfig, sizings: Sequence[ModelSizing], pools: Sequence[PoolCost], placed_replicas: Mapping[str, int] | None = None) -> dict:
+def stack_cost(
+    config: StackConfig, sizings: Sequence[ModelSizing], pools: Sequence[PoolCost], as_of: date, placed_replicas: Mapping[str, int] | None = None
+) -> dict:
     """The plan's `cost` object, from the models' sizing and the pools' node counts; capacity counts
     `placed_replicas` per model where given (replicas that cannot be placed serve nothing)."""
     economics = config.economics
-    platform = platform_hourly(config)
+    platform = platform_hourly(config, as_of)
     hourly = sum(platform.values()) + sum(p.hourly_usd for p in pools)
     hourly_full = sum(platform.values()) + sum(p.hourly_usd_full_spot_scale_out for p in pools)
 

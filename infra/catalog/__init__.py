@@ -334,6 +334,39 @@ class KubernetesVersion:
         return on < self.end_of_standard_support
 
 
+def default_kubernetes_version(as_of: date) -> str:
+    """The newest catalog Kubernetes minor in EKS standard support on `as_of` (what a stack that sets no
+    version gets); the newest minor of all when none is (the version check then says why it is refused)."""
+    versions = sorted(kubernetes_versions().values(), key=lambda v: v.released)
+    supported = [v for v in versions if v.released <= as_of and v.in_standard_support(as_of)]
+    return (supported or versions)[-1].version
+
+
+CATALOG_STALE_DAYS = 183  # about six months
+
+
+@dataclass(frozen=True)
+class CatalogAge:
+    """How old one dated catalog file is on a plan's as-of date."""
+
+    file: str
+    what: str
+    read: date
+    age_days: int
+
+    @property
+    def stale(self) -> bool:
+        return self.age_days > CATALOG_STALE_DAYS
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "what": self.what, "read": self.read.isoformat(), "age_days": self.age_days, "stale": self.stale}
+
+
+def catalog_ages(as_of: date) -> tuple[CatalogAge, ...]:
+    """Each dated catalog's read date and age on `as_of` (infra/catalog/read_dates.yaml)."""
+    return tuple(CatalogAge(file, entry["what"], entry["read"], (as_of - entry["read"]).days) for file, entry in _load("read_dates.yaml").items())
+
+
 @cache
 def kubernetes_versions() -> dict[str, KubernetesVersion]:
     return {

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import pulumi
-
 from infra import PROJECT
 from infra.catalog import checkpoints, cold_start_figures, kubernetes_versions, model_architectures
 from infra.config.cluster import NewVpc
@@ -16,7 +14,7 @@ from infra.config.serving import hosted_models_in_use
 from infra.config.stack import StackConfig
 
 
-def cross_checks(config: StackConfig) -> list[Problem]:
+def cross_checks(config: StackConfig, as_of: date) -> list[Problem]:
     problems = []
     vpc = config.cluster.network.vpc
     if isinstance(vpc, NewVpc) and vpc.zones:
@@ -34,12 +32,15 @@ def cross_checks(config: StackConfig) -> list[Problem]:
             Problem(("cluster", "endpoint", "publicCidrs"), "a public endpoint needs an explicit allow-list, e.g. [\"203.0.113.0/24\"] (or set public: false)", [])
         )
     version = kubernetes_versions()[config.cluster.kubernetes_version]
-    if config.cluster.support_type == "STANDARD" and not version.in_standard_support(date.today()):
+    supported = [v for v, k in kubernetes_versions().items() if k.released <= as_of and k.in_standard_support(as_of)]
+    # With no catalog version in standard support the catalog's calendar is stale: a warning (advisories), since
+    # no version the kit knows would be accepted.
+    if config.cluster.support_type == "STANDARD" and not version.in_standard_support(as_of) and supported:
         problems.append(
             Problem(
                 ("cluster", "kubernetesVersion"),
-                f"left EKS standard support on {version.end_of_standard_support}; with supportType STANDARD EKS would upgrade it at once. "
-                f"Use {', '.join(v for v, k in kubernetes_versions().items() if k.in_standard_support(date.today()))}, or set supportType: EXTENDED (billed at the extended-support rate)",
+                f"left EKS standard support on {version.end_of_standard_support} (plan date {as_of}); with supportType STANDARD EKS would upgrade it at once. "
+                f"Use {', '.join(supported)}, or set supportType: EXTENDED (billed at the extended-support rate)",
                 config.cluster.kubernetes_version,
             )
         )
@@ -141,9 +142,9 @@ def _router_checks(config: StackConfig) -> list[Problem]:
     return problems
 
 
-def gated_checkpoint_warnings(config: StackConfig) -> list[str]:
+def gated_checkpoint_warnings(config: StackConfig, secrets_set: frozenset[str]) -> list[str]:
     """A gated checkpoint (catalog: gated) downloads only with a Hugging Face token."""
-    if pulumi.Config(PROJECT).get("huggingFaceToken") is not None:
+    if "huggingFaceToken" in secrets_set:
         return []
     catalog = checkpoints()
     return [
@@ -154,12 +155,18 @@ def gated_checkpoint_warnings(config: StackConfig) -> list[str]:
     ]
 
 
-def advisories(config: StackConfig) -> list[str]:
-    """Warnings the plan prints for a valid stack."""
+def advisories(config: StackConfig, as_of: date, secrets_set: frozenset[str]) -> list[str]:
+    """Warnings the plan prints for a valid stack, on the plan's date, given the secret keys the stack sets."""
     notes = []
-    version = kubernetes_versions()[config.cluster.kubernetes_version]
-    days_left = (version.end_of_standard_support - date.today()).days
-    if days_left < 0:
+    versions = kubernetes_versions()
+    version = versions[config.cluster.kubernetes_version]
+    days_left = (version.end_of_standard_support - as_of).days
+    if not any(k.in_standard_support(as_of) for k in versions.values()):
+        notes.append(
+            f"{PROJECT}:cluster.kubernetesVersion {version.version}: no Kubernetes version in the catalog is in EKS standard support on {as_of} "
+            f"({version.version}'s ended {version.end_of_standard_support}): refresh infra/catalog/kubernetes_versions.yaml from EKS's calendar"
+        )
+    elif not version.in_standard_support(as_of):  # billed at the extended rate from the end date itself
         notes.append(
             f"{PROJECT}:cluster.kubernetesVersion {version.version} is in EKS extended support since {version.end_of_standard_support} "
             f"(until {version.end_of_extended_support}): the control plane is billed at the extended rate; upgrade to leave it"
@@ -176,26 +183,26 @@ def advisories(config: StackConfig) -> list[str]:
             notes.append(f"{where}.revision is {model.revision!r}: the weight cache mirrors it once; later commits to that branch are not mirrored until you pin a new revision")
     cache = config.image_cache
     for user, key in ((cache.docker_hub_username, "dockerHubAccessToken"), (cache.github_username, "githubToken")):
-        if cache.enabled and user and pulumi.Config(PROJECT).get(key) is None:
+        if cache.enabled and user and key not in secrets_set:
             notes.append(f"{PROJECT}:imageCache names {user} but {PROJECT}:{key} is not set: its pull-through cache rule has an empty secret and pulls through it fail until you run pulumi config set --secret {PROJECT}:{key} ...")
-    notes += gated_checkpoint_warnings(config)
+    notes += gated_checkpoint_warnings(config, secrets_set)
     return notes
-
-
-def _set(key: str) -> bool:
-    return pulumi.Config(PROJECT).get(key) is not None
 
 
 def _set_secret(key: str) -> str:
     return f"pulumi config set --secret {PROJECT}:{key} <value>"
 
 
-def secret_requirements(config: StackConfig) -> list[Problem]:
+def secret_requirements(config: StackConfig, secrets_set: frozenset[str]) -> list[Problem]:
     """Secrets the stack needs to be safe and to work: `pulumi up` refuses without them, the offline plan
     (which never has secrets) lists them as warnings."""
     problems = []
+
+    def in_set(key: str) -> bool:
+        return key in secrets_set
+
     fallback = config.fallback
-    if fallback.enabled and not _set("apiKey") and not fallback.allow_anonymous:
+    if fallback.enabled and not in_set("apiKey") and not fallback.allow_anonymous:
         problems.append(
             Problem(
                 ("apiKey",),
@@ -205,14 +212,14 @@ def secret_requirements(config: StackConfig) -> list[Problem]:
         )
     for hosted in hosted_models_in_use(config.models, fallback):
         key = f"{hosted.split('/', 1)[0]}ApiKey"
-        if not _set(key):
+        if not in_set(key):
             problems.append(Problem((key,), f"not set, but the router calls {hosted} (a fallback or hosted route): {_set_secret(key)}", "[not set]"))
     monitoring = config.monitoring
-    if monitoring.enabled and monitoring.grafana and not _set("grafanaAdminPassword"):
+    if monitoring.enabled and monitoring.grafana and not in_set("grafanaAdminPassword"):
         problems.append(Problem(("grafanaAdminPassword",), f"not set, and Grafana must not keep its chart's default password: {_set_secret('grafanaAdminPassword')}", "[not set]"))
     alerting = monitoring.alerting
     for receiver, key in ((alerting.slack, "alertSlackWebhookUrl"), (alerting.pagerduty, "alertPagerdutyRoutingKey")):
-        if monitoring.enabled and receiver is not None and not _set(key):
+        if monitoring.enabled and receiver is not None and not in_set(key):
             problems.append(Problem((key,), f"not set, but monitoring.alerting names this receiver: {_set_secret(key)}", "[not set]"))
     return problems
 

@@ -103,7 +103,10 @@ class ClusterConfig(ConfigModel):
     """The EKS cluster."""
 
     kubernetes_version: KubernetesVersion = Field(
-        "1.35", description="EKS Kubernetes version (quoted); see infra/catalog/kubernetes_versions.yaml for its support dates.", examples=["1.35"]
+        "1.35",  # only for a model built without parse(): parse() fills the dated default below
+        description="EKS Kubernetes version (quoted); see infra/catalog/kubernetes_versions.yaml for its support dates. Unset: the newest the catalog has in EKS standard support on the plan date (`--as-of`; `pulumi up`: today), so pin it once the cluster exists.",
+        examples=["1.35"],
+        json_schema_extra={"dated_default": "newest in standard support on the plan date"},
     )
     support_type: Literal["STANDARD", "EXTENDED"] = Field(
         "STANDARD",

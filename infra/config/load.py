@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pulumi
@@ -13,6 +14,7 @@ from pulumi.runtime import config as pulumi_runtime_config
 from pydantic import ValidationError
 
 from infra import PROJECT
+from infra.catalog import default_kubernetes_version
 from infra.config.checks import cross_checks, secret_requirements
 from infra.config.limit_checks import number_problems, secret_value_problems, stack_name_problems
 from infra.config.preflight import Mode
@@ -76,8 +78,19 @@ def load_secrets() -> Secrets:
     )
 
 
-def parse(stack: str, raw: dict[str, Any], secret_problems: list[Problem] | None = None) -> StackConfig:
-    """Validate the `llm-serving:` keys of a stack (namespace stripped, secrets left out) into a StackConfig."""
+def with_dated_defaults(raw: dict[str, Any], as_of: date) -> dict[str, Any]:
+    """The stack's keys with the defaults that depend on the plan's date filled in: a stack that names no
+    Kubernetes version gets the newest in EKS standard support on `as_of`."""
+    cluster = raw.get("cluster", {})
+    if not isinstance(cluster, dict) or "kubernetesVersion" in cluster:
+        return raw
+    return {**raw, "cluster": {**cluster, "kubernetesVersion": default_kubernetes_version(as_of)}}
+
+
+def parse(stack: str, raw: dict[str, Any], as_of: date, secret_problems: list[Problem] | None = None) -> StackConfig:
+    """Validate the `llm-serving:` keys of a stack (namespace stripped, secrets left out) into a StackConfig,
+    on the plan's date `as_of` (support windows, dated defaults)."""
+    raw = with_dated_defaults(raw, as_of)
     problems = list(secret_problems or []) + number_problems(raw)
     if problems:
         raise ConfigError(stack, problems)
@@ -88,7 +101,7 @@ def parse(stack: str, raw: dict[str, Any], secret_problems: list[Problem] | None
         invalid = [problem_from(e) for e in exc.errors()]
         at = {p.loc for p in invalid}  # a key already refused (an unknown key, say) is reported once
         raise ConfigError(stack, [p for p in plain_secrets if p.loc not in at] + invalid) from None
-    problems = plain_secrets + stack_name_problems(stack, config) + cross_checks(config)
+    problems = plain_secrets + stack_name_problems(stack, config) + cross_checks(config, as_of)
     if problems:
         raise ConfigError(stack, problems)
     return config
@@ -117,12 +130,18 @@ def _all_config() -> dict[str, Any]:
     return {**pulumi_runtime_config.get_config_env(), **pulumi_runtime_config.CONFIG.get()}
 
 
-def load(mode: Mode = Mode.DEPLOY) -> StackConfig:
+def secret_keys_set() -> frozenset[str]:
+    """The secret keys (SECRET_KEYS) the stack sets, by name; their values stay Outputs in Secrets."""
+    config = pulumi.Config(PROJECT)
+    return frozenset(key for key in SECRET_KEYS if config.get(key) is not None)
+
+
+def load(as_of: date, mode: Mode = Mode.DEPLOY) -> StackConfig:
     """The current stack's validated configuration. Under `pulumi up` (Mode.DEPLOY) a missing secret the
     stack needs is an error; the offline plan (Mode.PLAN), which never has secrets, lists it among its
     warnings instead (checks.secret_requirements). Keys under a misspelled namespace are refused too."""
-    config = parse(pulumi.get_stack(), raw_from_pulumi(), _secret_problems() + namespace_problems(_all_config()))
-    missing = secret_requirements(config)
+    config = parse(pulumi.get_stack(), raw_from_pulumi(), as_of, _secret_problems() + namespace_problems(_all_config()))
+    missing = secret_requirements(config, secret_keys_set())
     if missing and mode is Mode.DEPLOY:
         raise ConfigError(pulumi.get_stack(), missing)
     return config

@@ -93,7 +93,13 @@ def rows(model: type[BaseModel] = StackConfig, prefix: str = f"{PROJECT}:") -> l
     result = []
     for field in model.model_fields.values():
         path = f"{prefix}{field.alias}"
-        default = "required" if field.default is PydanticUndefined else f"`{json.dumps(field.default, default=lambda m: m.model_dump(by_alias=True, exclude_defaults=True))}`"
+        dated = (field.json_schema_extra or {}).get("dated_default") if isinstance(field.json_schema_extra, dict) else None
+        if dated:
+            default = str(dated)
+        elif field.default is PydanticUndefined:
+            default = "required"
+        else:
+            default = f"`{json.dumps(field.default, default=lambda m: m.model_dump(by_alias=True, exclude_defaults=True))}`"
         result.append(
             Row(path, _type_name(field.annotation), default, field.description or "", json.dumps(field.examples[0]) if field.examples else "", _limits(field, path.replace("[]", "[]")))
         )

@@ -1,6 +1,8 @@
 """`python -m infra plan --stack NAME [--json] [--out DIR] [--diff BASE.json]`: the offline plan,
 for people and for CI.
 
+  --as-of DATE    the plan's date (YYYY-MM-DD; default today): support windows, dated prices, retirements and
+                  dated defaults are read on it, so the same stack and date give the same plan
   --json          print the plan as one JSON object (DESIGN.md's contract)
   --out DIR       also write DIR/plan.json, DIR/report.md and DIR/manifests/<release>.yaml
   --diff BASE     print what the plan changes against an earlier plan's JSON, as Markdown
@@ -18,6 +20,7 @@ import json
 import os
 import sys
 from collections import Counter, defaultdict
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -33,11 +36,19 @@ from infra.offline.plan import STACKS_DIR, Plan, StackNotFound, run_plan
 EXIT_OK, EXIT_INVALID = 0, 2  # an unexpected exception exits 1
 
 
+def plan_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; give YYYY-MM-DD, e.g. 2026-12-04") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="plan a stack offline: validate its config and show the resources it creates")
     plan.add_argument("--stack", required=True, help="stack name: stacks/Pulumi.<stack>.yaml")
+    plan.add_argument("--as-of", type=plan_date, default=None, metavar="YYYY-MM-DD", help="the plan's date (default: today)")
     plan.add_argument("--json", action="store_true", help="print one JSON object instead of the readable view")
     plan.add_argument("--out", type=Path, metavar="DIR", help="write plan.json, report.md and manifests/<release>.yaml here")
     plan.add_argument("--diff", type=Path, metavar="BASE.json", help="show what changes against this earlier plan (JSON from --json or --out)")
@@ -225,7 +236,7 @@ def _run(args: argparse.Namespace) -> int:
             print(config_reference.render(), end="")
         return EXIT_OK
     try:
-        plan = run_plan(args.stack, args.stacks_dir)
+        plan = run_plan(args.stack, args.stacks_dir, as_of=args.as_of or date.today())  # the CLI's one read of the calendar
     except (ConfigError, StackNotFound, StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -15,6 +15,7 @@ for G and P unless a test grants more).
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,6 +167,24 @@ class PlanMocks(Mocks):
         if args.token not in answers:
             raise NotImplementedError(f"the offline plan does not answer invoke {args.token}; add it to infra/offline/mocks.py")
         return answers[args.token](normalize(dict(args.args))), []
+
+
+class EngineLog(logging.Handler):
+    """What the program logs to the engine (pulumi.log.*), kept instead of printed: under `pulumi up` the
+    CLI shows it; the offline plan prints the same warnings itself, and tests compare the two."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[tuple[str, str]] = []  # (level name, message)
+        self.logger = logging.Logger(f"{__name__}.engine")  # not registered globally: one per plan
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelname, record.getMessage()))
+
+    def warnings(self) -> list[str]:
+        return [message for level, message in self.records if level == "WARNING"]
 
 
 class RecordingMonitor(MockMonitor):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +20,12 @@ import pulumi.runtime
 
 from infra import PROJECT, REPO_ROOT
 from infra.capacity.sizing import ModelSizing
-from infra.config.checks import advisories, secret_requirements
 from infra.config.preflight import Mode, Preflight
 from infra.config.problems import ConfigError
 from infra.config.stack_file import config_section, load_stack_file, namespace_problems
 from infra.deployment import Deployment
 from infra.offline import helm
-from infra.offline.mocks import MASK, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
+from infra.offline.mocks import MASK, EngineLog, PlanMocks, RecordingMonitor, RegisteredResource, unwrap_secrets
 from infra.program import run
 
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -87,6 +87,7 @@ class Plan:
     manifests: dict[str, list[dict[str, Any]]]
     warnings: list[str]
     preflight: Preflight
+    engine_log: EngineLog  # what the program logged to the engine (what `pulumi up` would show)
 
     @property
     def stack(self) -> str:
@@ -106,6 +107,8 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
+            "as_of": self.deployment.as_of.isoformat(),
+            "catalog_ages": [a.to_json() for a in self.deployment.catalog_ages],
             "warnings": self.warnings,
             "sizing": self.deployment.sizing_json(),
             "cost": self.cost,
@@ -131,9 +134,9 @@ class Plan:
         }
 
 
-def run_plan(stack: str, stacks_dir: Path = STACKS_DIR, *, mode: Mode = Mode.PLAN, quotas: dict[str, float] | None = None) -> Plan:
-    """Build the stack's program under mocks. Raises ConfigError (before any cloud resource is
-    registered) when the stack's config is invalid, StackNotFound when there is no such stack file.
+def run_plan(stack: str, stacks_dir: Path = STACKS_DIR, *, as_of: date, mode: Mode = Mode.PLAN, quotas: dict[str, float] | None = None) -> Plan:
+    """Build the stack's program under mocks on the plan date `as_of`. Raises ConfigError (before any cloud
+    resource is registered) when the stack's config is invalid, StackNotFound when there is no such stack file.
 
     Mode.DEPLOY runs the program as `pulumi up` would, against the mock account (tests use it to
     prove what `up` refuses); `quotas` then sets the mock account's EC2 quotas (code -> vCPUs)."""
@@ -143,18 +146,17 @@ def run_plan(stack: str, stacks_dir: Path = STACKS_DIR, *, mode: Mode = Mode.PLA
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.settings.ROOT.set(None)  # a fresh root stack resource for each plan in this process
     pulumi.runtime.set_all_config(values, secret_keys)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    engine_log = EngineLog()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger)
     derived: list[tuple[Deployment, Preflight]] = []
-    pulumi.runtime.test(lambda: derived.append(run(mode)))()
+    pulumi.runtime.test(lambda: derived.append(run(as_of, mode)))()
     resources = monitor.registered()
     ((deployment, preflight),) = derived
     return Plan(
         deployment=deployment,
         resources=resources,
         manifests=render_local_charts(resources),
-        warnings=[f"{p} (pulumi up refuses until it is set)" for p in secret_requirements(deployment.config)]
-        + advisories(deployment.config)
-        + list(deployment.warnings)
-        + list(preflight.warnings),
+        warnings=[*deployment.warnings, *preflight.warnings],
         preflight=preflight,
+        engine_log=engine_log,
     )
