@@ -6,7 +6,7 @@ import json
 import re
 
 from infra.catalog import gpu_instances
-from infra.catalog.aws_api import enum
+from scripts.refresh_aws_api import enum
 from infra.config.cluster import NewVpc
 from infra.names import AMI_FAMILY_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
 from tests.conftest import EXAMPLE_STACKS, of_type, one
