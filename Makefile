@@ -34,10 +34,10 @@ $(VENV)/checkov/bin/checkov: | $(VENV)/.installed
 	python3 -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 
-# The LiteLLM proxy for the live router test, at the router image's exact version (infra/serving/router.py,
-# LITELLM_VERSION); prisma because the image has it (LiteLLM's auth error path imports it).
-LITELLM_VERSION := $(shell sed -n 's/^LITELLM_VERSION = "\(.*\)"/\1/p' infra/serving/router.py)
-$(VENV)/litellm/bin/litellm: infra/serving/router.py | $(VENV)/.installed
+# The LiteLLM proxy for the live router test, at the router image's exact version
+# (litellm.version in infra/catalog/images.yaml); prisma because the image has it (LiteLLM's auth error path imports it).
+LITELLM_VERSION := $(shell sed -n '/^litellm:/,/^[a-z]/s/^  version: "\([^"]*\)".*/\1/p' infra/catalog/images.yaml)
+$(VENV)/litellm/bin/litellm: infra/catalog/images.yaml | $(VENV)/.installed
 	python3 -m venv $(VENV)/litellm
 	$(VENV)/litellm/bin/pip install --quiet --disable-pip-version-check 'litellm[proxy]==$(LITELLM_VERSION)' prometheus_client==0.26.0 prisma==0.15.0
 	touch $@

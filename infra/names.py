@@ -16,6 +16,13 @@ AMI_FAMILY_LABEL = "llm-serving/ami-family"
 # device plugin instead of scaling out again.
 AUTOSCALER_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 
+# GPUs: the extended resource the NVIDIA device plugin advertises, and the taint on every GPU node so that only
+# pods asking for GPUs land there (and pay for them): the toleration pods carry, and the EKS API's spelling of
+# the same taint on a node group (NO_SCHEDULE is NoSchedule).
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+GPU_NODE_GROUP_TAINT = {"key": GPU_RESOURCE, "value": "true", "effect": "NO_SCHEDULE"}
+
 # Namespaces.
 SERVING_NAMESPACE = "llm-serving"
 MONITORING_NAMESPACE = "monitoring"

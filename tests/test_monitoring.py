@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.catalog import _load, gpu_instances
+from infra.catalog import _load, gpu_instances, image_pins
 from infra.offline import plan as plan_module
-from infra.serving.embeddings import TEI_IMAGE_TAGS
 from tests.conftest import AS_OF, of_type, scenario
 
 PROMTOOL = shutil.which("promtool")
@@ -217,7 +216,7 @@ def test_tei_runs_the_image_built_for_its_node(example_plan):
     (container,) = spec["containers"]
     if embeddings.pool:
         pool = config.pool(embeddings.pool)
-        assert container["image"].endswith(":" + TEI_IMAGE_TAGS[pool.gpu.gpu]) and container["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert container["image"].endswith(":" + image_pins()["tei"].tag_for(pool.gpu.gpu)) and container["resources"]["limits"]["nvidia.com/gpu"] == 1
         assert spec["nodeSelector"] == {"llm-serving/pool": pool.name, "llm-serving/capacity-type": embeddings.capacity_type}
     else:
         assert container["image"].endswith(":cpu-1.9") and "nvidia.com/gpu" not in container["resources"]["limits"]
@@ -228,7 +227,7 @@ def test_tei_runs_the_image_built_for_its_node(example_plan):
 
 
 def test_every_gpu_model_in_the_catalog_has_a_tei_image():
-    assert {i.gpu for i in gpu_instances().values()} <= set(TEI_IMAGE_TAGS)
+    assert {i.gpu for i in gpu_instances().values()} <= set(image_pins()["tei"].tags_by_gpu)
 
 
 def test_plan_manifests_carry_tei_rules_dashboards_and_scrape_targets(monitored_plan):

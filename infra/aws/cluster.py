@@ -29,12 +29,11 @@ from infra.aws.iam import irsa_role, managed_policy_arn, policy_document, servic
 from infra.aws.nodes import NodeGroupSpec, launch_template, node_group
 from infra.catalog import kubernetes_versions
 from infra.config.cluster import ClusterConfig, SystemNodes
-from infra.names import SYSTEM_ROLE_LABEL
+from infra.names import GPU_TOLERATION, SYSTEM_ROLE_LABEL
 
 # kube-proxy, the VPC CNI and the pod identity agent must run before nodes can become Ready.
 _BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 NODE_MONITORING_AGENT = "eks-node-monitoring-agent"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ import pulumi_aws as aws
 
 from infra.aws.nodes import NodeGroupSpec, VolumeSpeed, al2023_user_data, launch_template, node_config, node_group
 from infra.config.pools import GpuPool
-from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
+from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, GPU_NODE_GROUP_TAINT, POOL_LABEL
 
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}  # EKS API spelling of NoSchedule
+
 
 CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
 
@@ -65,7 +65,7 @@ def node_group_specs(cluster_name: str, pool: GpuPool, node_repair: bool = True)
             min_size=min_size,
             max_size=max_size,
             labels=node_labels(pool, capacity),
-            taints=[GPU_TAINT],
+            taints=[GPU_NODE_GROUP_TAINT],
             tags=autoscaler_tags,
             node_repair=node_repair,
         )

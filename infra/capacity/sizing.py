@@ -23,14 +23,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from infra.capacity.throughput import Constants, LatencyTarget, Lora, Replica, Throughput, Workload, calibration, estimate
-from infra.catalog import GIB, GpuInstance, ModelArchitecture, checkpoints, model_architectures
+from infra.catalog import GIB, GpuInstance, ModelArchitecture, checkpoints, model_architectures, image_pins
 from infra.config.models import ModelDeployment
 from infra.config.problems import Problem
 from infra.config.stack import StackConfig
 
-# The vLLM release the chart deploys (serving/workloads.py image tag; tests/test_throughput.py checks
-# they agree): it picks the throughput calibration.
-ENGINE_VERSION = "0.33.0"
+# The vLLM release the chart deploys (catalog/images.yaml): it picks the throughput calibration.
+ENGINE_VERSION = image_pins()["vllm"].version
 LORA_TARGETS = 7  # q, k, v, o, gate, up, down projections per layer (vLLM's default target modules)
 DEFAULT_RUNTIME_OVERHEAD_GIB = 2.0
 QUANT_GROUP_SIZE = 128

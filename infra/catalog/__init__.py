@@ -159,6 +159,25 @@ class HelmChartRef:
 
 
 @dataclass(frozen=True)
+class ImagePin:
+    """A container image the kit runs (images.yaml): repository and tag, the engine version where one matters."""
+
+    repository: str
+    tag: str = ""
+    version: str = ""
+    tags_by_gpu: dict[str, str] | None = None  # images built per GPU architecture ("cpu" for none)
+    source: str = ""
+
+    def tag_for(self, gpu: str | None) -> str:
+        return (self.tags_by_gpu or {})[gpu or "cpu"] if self.tags_by_gpu else self.tag
+
+
+@cache
+def image_pins() -> dict[str, ImagePin]:
+    return {name: ImagePin(**spec) for name, spec in _load("images.yaml").items()}
+
+
+@dataclass(frozen=True)
 class NodeShape:
     """What one node of an instance type offers before Kubernetes reserves its share."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.cluster_services.kube import third_party_chart
-from infra.names import AMI_FAMILY_LABEL, GPU_LABEL
+from infra.names import AMI_FAMILY_LABEL, GPU_LABEL, GPU_TOLERATION
 
 DEVICE_PLUGIN_VALUES = {
     "affinity": {
@@ -30,7 +30,7 @@ DEVICE_PLUGIN_VALUES = {
             }
         }
     },
-    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    "tolerations": [GPU_TOLERATION],
     "priorityClassName": "system-node-critical",
 }
 

@@ -23,7 +23,7 @@ from infra.cluster_services.dashboards import dashboards_json
 from infra.cluster_services.kube import third_party_chart
 from infra.config.load import Secrets
 from infra.config.monitoring import Monitoring
-from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, MONITORING_NAMESPACE, POOL_LABEL, SYSTEM_ROLE_LABEL
+from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, GPU_TOLERATION, MONITORING_NAMESPACE, POOL_LABEL, SYSTEM_ROLE_LABEL
 
 NAMESPACE = MONITORING_NAMESPACE
 MONITORING_CHART = CHARTS_DIR / "llm-monitoring"
@@ -84,13 +84,13 @@ def prometheus_stack_values(monitoring: Monitoring, receiver_keys: frozenset[str
             "metricLabelsAllowlist": [f"nodes=[{POOL_LABEL},{CAPACITY_TYPE_LABEL},{GPU_LABEL}]"],
         },
         # node-exporter runs on every node, GPU nodes included.
-        "prometheus-node-exporter": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+        "prometheus-node-exporter": {"tolerations": [GPU_TOLERATION]},
         "prometheusOperator": {"nodeSelector": on_system_nodes},
     }
 
 
 DCGM_EXPORTER_VALUES = {
-    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    "tolerations": [GPU_TOLERATION],
     "affinity": {
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "Exists"}]}]}

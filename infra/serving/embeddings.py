@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
 from infra.aws.image_cache import ImageMirror
+from infra.catalog import image_pins
 from infra.capacity.pods import TEI_ON_CPU, TEI_ON_GPU
 from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.serving import Embeddings
@@ -19,28 +20,14 @@ TEI_CHART = CHARTS_DIR / "tei"
 STARTUP_SECONDS = 600  # the chart's startupProbe: 60 failures x 10 s
 RELEASE = EMBEDDINGS_RELEASE
 
-# TEI publishes one image per GPU architecture (README "Docker Images", checked at tag v1.9.3, 0667015,
-# 2026-03-23, the newest 1.9 tag in a mirror of huggingface/text-embeddings-inference): Ampere 8.0 (A100) "1.9",
-# Ampere 8.6 (A10/A10G) "86-1.9", Ada 8.9 (L4, L40S) "89-1.9", Hopper (H100, H200) "hopper-1.9".
-TEI_IMAGE_TAGS = {
-    None: "cpu-1.9",
-    "A100-40GB": "1.9",
-    "A100-80GB": "1.9",
-    "A10G": "86-1.9",
-    "L4": "89-1.9",
-    "L40S": "89-1.9",
-    "H100": "hopper-1.9",
-    "H200": "hopper-1.9",
-}
-
-
-TEI_IMAGE = "ghcr.io/huggingface/text-embeddings-inference"
+TEI = image_pins()["tei"]  # one image per GPU architecture (catalog/images.yaml)
+TEI_IMAGE = TEI.repository
 
 
 def tei_values(embeddings: Embeddings, gpu: str | None, monitored: bool, network_policy: dict, rollout: dict, images: ImageMirror = ImageMirror()) -> dict:
     on_gpu = gpu is not None
     return {
-        "image": {"repository": images.repository(TEI_IMAGE), "tag": TEI_IMAGE_TAGS[gpu], "pullPolicy": "IfNotPresent"},
+        "image": {"repository": images.repository(TEI_IMAGE), "tag": TEI.tag_for(gpu), "pullPolicy": "IfNotPresent"},
         "model": {"id": embeddings.model, "revision": embeddings.revision},
         "engine": {
             "maxBatchTokens": embeddings.max_batch_tokens,

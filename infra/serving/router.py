@@ -31,17 +31,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from infra.aws.image_cache import ImageMirror
+from infra.catalog import image_pins
 from infra.capacity.pods import ROUTER
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback, model_fallback
 from infra.names import FALLBACK_ROUTE, ROUTER_RELEASE
 
 RELEASE = ROUTER_RELEASE
-# Pinned together: the image the cluster runs and the PyPI release the live test runs
-# (`pip index versions litellm` lists 1.106.2; GitHub release v1.106.2 publishes ghcr.io/berriai/litellm:v1.106.2,
-# tags without -stable since 1.84.0 per docs.litellm.ai/blog/cleaner-release-versions).
-LITELLM_VERSION = "1.106.2"
-IMAGE = {"repository": "ghcr.io/berriai/litellm", "tag": f"v{LITELLM_VERSION}", "pullPolicy": "IfNotPresent"}
+# Pinned together in catalog/images.yaml: the image the cluster runs and the PyPI release the live test runs.
+LITELLM_VERSION = image_pins()["litellm"].version
+IMAGE = {"repository": image_pins()["litellm"].repository, "tag": image_pins()["litellm"].tag, "pullPolicy": "IfNotPresent"}
 FALLBACK_PREFIX = f"{FALLBACK_ROUTE}:"  # a fallback route: hosted-fallback:<provider>/<model>
 GUARD_CALLBACK = "fallback_guard.guard"  # module in the chart's ConfigMap, next to config.yaml
 VLLM_PORT = 8000

@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 from infra import CHARTS_DIR
 from infra.aws.iam import irsa_role
 from infra.aws.image_cache import ImageMirror
+from infra.catalog import image_pins
 from infra.aws.weight_cache import revision_prefix
 from infra.capacity.cold_start import ColdStart
 from infra.capacity.placement import Placement
@@ -54,8 +55,8 @@ PRE_STOP_SECONDS = 15
 # drains its requests and exits before the instance stops (the router retries the rest elsewhere).
 SPOT_PRE_STOP_SECONDS = 10
 SPOT_GRACE_SECONDS = 90
-VLLM_IMAGE, VLLM_TAG = "vllm/vllm-openai", "v0.33.0"
-S3_FETCHER_IMAGE, S3_FETCHER_TAG = "amazon/aws-cli", "2.31.9"
+VLLM_IMAGE, VLLM_TAG = image_pins()["vllm"].repository, image_pins()["vllm"].tag
+S3_FETCHER_IMAGE, S3_FETCHER_TAG = image_pins()["s3-fetcher"].repository, image_pins()["s3-fetcher"].tag
 # Who may reach vLLM and TEI when the router is on: the router's pods, and Prometheus's namespace.
 ALLOWED_PEERS = [
     {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}},
@@ -113,7 +114,6 @@ def vllm_values(
     `benchmark_values`)."""
     has_secret = secrets.hugging_face_token is not None or secrets.api_key is not None
     return {
-        # vLLM 0.33.0: the newest release on PyPI (`pip index versions vllm`, read 2026-11-24); the image tag follows it.
         "image": {"repository": images.repository(VLLM_IMAGE), "tag": VLLM_TAG, "pullPolicy": "IfNotPresent"},
         "model": {"id": model.hugging_face_id, "revision": model.revision, "servedModelName": model.name},
         "engine": {
