@@ -123,6 +123,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
                 node_role_arn=cluster.node_role.arn,
                 subnet_ids=gpu_subnets(network, preflight, pool.name),
                 pool=pool,
+                node_groups=[p.group for p in deployment.placement.groups if p.group.pool == pool.name],
                 prerequisites=cluster.node_prerequisites,
                 instance_tags=tags,
                 node_repair=config.cluster.node_repair,

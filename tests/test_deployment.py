@@ -9,7 +9,8 @@ from datetime import date
 from infra.catalog import CATALOG_STALE_DAYS, catalog_ages
 from infra.config.preflight import Mode
 from infra.deployment import catalog_age_warnings
-from tests.conftest import AS_OF
+from infra.names import CAPACITY_TYPE_LABEL, POOL_LABEL
+from tests.conftest import AS_OF, of_type
 from tests.test_preflight import ENOUGH, real_values
 
 
@@ -58,3 +59,13 @@ def test_the_plan_json_says_how_old_each_dated_catalog_is(plan_of):
     ages = {a["file"]: a for a in plan_of("dev").to_json()["catalog_ages"]}
     assert ages["spot_prices.yaml"]["age_days"] == (AS_OF - date.fromisoformat(ages["spot_prices.yaml"]["read"])).days
     assert {"gpu_instances.yaml", "kubernetes_versions.yaml", "api_prices.yaml"} <= set(ages)
+
+
+def test_the_aws_layer_registers_exactly_the_node_groups_placement_simulated(example_plan):
+    registered = sorted(
+        (r.inputs["labels"].get(POOL_LABEL), r.inputs["labels"].get(CAPACITY_TYPE_LABEL), tuple(r.inputs["instanceTypes"]), r.inputs["scalingConfig"]["minSize"], r.inputs["scalingConfig"]["maxSize"])
+        for r in of_type(example_plan, "aws:eks/nodeGroup:NodeGroup")
+        if POOL_LABEL in r.inputs["labels"]
+    )
+    simulated = sorted((g.group.pool, g.group.capacity, g.group.instance_types, g.group.min_nodes, g.group.max_nodes) for g in example_plan.deployment.placement.groups if g.group.pool)
+    assert registered == simulated

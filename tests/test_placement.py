@@ -61,7 +61,7 @@ def test_every_gpu_instance_type_and_example_system_type_has_a_node_shape():
 
 def system_group(instance_type: str = "m7i.large", nodes: int = 2) -> NodeGroup:
     room, slots = allocatable(node_shapes()[instance_type], 0, [])
-    return NodeGroup("system", None, "system", instance_type, room, slots, nodes, nodes, 10, ("systemNodes", "instanceTypes"))
+    return NodeGroup("system", None, "system", instance_type, (instance_type,), room, slots, nodes, nodes, 10, ("systemNodes", "instanceTypes"))
 
 
 def test_a_cpu_request_larger_than_any_node_is_an_error_naming_the_instance_types():

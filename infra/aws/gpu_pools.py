@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.capacity.nodes import NodeGroup
 from infra.aws.nodes import NodeGroupSpec, VolumeSpeed, al2023_user_data, launch_template, node_config, node_group
 from infra.config.pools import GpuPool
 from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, GPU_NODE_GROUP_TAINT, POOL_LABEL
@@ -51,32 +52,26 @@ def node_labels(pool: GpuPool, capacity: str) -> dict[str, str]:
     }
 
 
-def node_group_specs(cluster_name: str, pool: GpuPool, node_repair: bool = True) -> dict[str, NodeGroupSpec]:
-    """The pool's node groups, keyed by capacity-type label value: on-demand, and spot unless spot.max
-    is 0 (EKS refuses a node group whose maxSize is below 1)."""
+def node_group_specs(cluster_name: str, pool: GpuPool, groups: Sequence[NodeGroup], node_repair: bool = True) -> dict[str, NodeGroupSpec]:
+    """The pool's node groups as placement simulated them (capacity/nodes.py `node_groups`), keyed by
+    capacity-type label value."""
     autoscaler_tags = {"k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
-
-    def spec(capacity: str, instance_types: Sequence[str], min_size: int, max_size: int) -> NodeGroupSpec:
-        return NodeGroupSpec(
-            node_group_name=f"{cluster_name}-{pool.name}-{capacity}",
-            capacity_type=CAPACITY_TYPES[capacity],
-            instance_types=instance_types,
+    return {
+        group.capacity: NodeGroupSpec(
+            node_group_name=f"{cluster_name}-{pool.name}-{group.capacity}",
+            capacity_type=CAPACITY_TYPES[group.capacity],
+            instance_types=group.instance_types,
             ami_type=pool.ami_type,
-            min_size=min_size,
-            max_size=max_size,
-            labels=node_labels(pool, capacity),
+            min_size=group.min_nodes,
+            max_size=group.max_nodes,
+            labels=node_labels(pool, group.capacity),
             taints=[GPU_NODE_GROUP_TAINT],
             tags=autoscaler_tags,
             node_repair=node_repair,
         )
-
-    specs = {
-        # On-demand uses the first (primary) type only: predictable cost for the baseline.
-        "on-demand": spec("on-demand", pool.instance_types[:1], pool.on_demand.baseline, pool.on_demand.max_nodes),
+        for group in groups
+        if group.pool == pool.name
     }
-    if pool.spot.max > 0:
-        specs["spot"] = spec("spot", pool.instance_types, pool.spot.min, pool.spot.max)
-    return specs
 
 
 @dataclass(frozen=True)
@@ -86,6 +81,7 @@ class GpuNodePoolArgs:
     node_role_arn: pulumi.Input[str]
     subnet_ids: Mapping[str, Sequence[pulumi.Input[str]]]  # per capacity type: subnets in zones that offer its instance types
     pool: GpuPool
+    node_groups: Sequence[NodeGroup]  # the deployment model's (placement's) groups of this pool
     prerequisites: Sequence[pulumi.Resource]
     instance_tags: Mapping[str, str]  # the stack's tags, for the instances and volumes
     node_repair: bool = True
@@ -121,6 +117,6 @@ class GpuNodePool(pulumi.ComponentResource):
                 template=template,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.prerequisites)),
             )
-            for capacity, spec in node_group_specs(args.cluster_name, pool, args.node_repair).items()
+            for capacity, spec in node_group_specs(args.cluster_name, pool, args.node_groups, args.node_repair).items()
         }
         self.register_outputs({f"{capacity}_node_group": group.node_group_name for capacity, group in self.node_groups.items()})

@@ -55,6 +55,7 @@ class NodeGroup:
     pool: str | None
     capacity: str  # "on-demand", "spot" or "system"
     instance_type: str  # the smallest of the group's types: what every node is sure to offer
+    instance_types: tuple[str, ...]  # every type the group may launch (what the AWS layer registers)
     room: Requests  # per node, after kube-reserved and DaemonSets
     pods: int  # pod slots per node, after DaemonSets
     min_nodes: int
@@ -77,16 +78,20 @@ def gpu_group(pool: str, capacity: str, types: Sequence[str], gpus: int, low: in
     """One GPU node group; its nodes are assumed to be the smallest of its types."""
     shape = smallest(types)
     room, slots = allocatable(shape, gpus, daemonset_requests(on_gpu=True))
-    return NodeGroup(f"{pool} {capacity}", pool, capacity, shape.instance_type, room, slots, low, high, priority, origin)
+    return NodeGroup(f"{pool} {capacity}", pool, capacity, shape.instance_type, tuple(types), room, slots, low, high, priority, origin)
 
 
 def node_groups(config: StackConfig) -> tuple[tuple[NodeGroup, ...], list[str]]:
-    """The stack's node groups as placement sees them, and a warning per group it cannot model."""
+    """The stack's node groups, as placement simulates them and as the AWS layer registers them (one list,
+    computed once), and a warning per group placement cannot model. Per GPU pool: an on-demand group on the
+    pool's first (primary) type, for a predictable baseline, and a spot group over all its types unless
+    spot.max is 0 (EKS refuses a node group whose maxSize is below 1)."""
     groups, warnings = [], []
     for i, pool in enumerate(config.gpu_pools):
         gpus, origin = config.instance(pool.instance_types[0]).gpus, ("gpuPools", i, "instanceTypes")
         groups.append(gpu_group(pool.name, "on-demand", pool.instance_types[:1], gpus, pool.on_demand.baseline, pool.on_demand.max_nodes, DEFAULT_PRIORITY, origin))
-        groups.append(gpu_group(pool.name, "spot", pool.instance_types, gpus, pool.spot.min, pool.spot.max, SPOT_PRIORITY, origin))
+        if pool.spot.max > 0:
+            groups.append(gpu_group(pool.name, "spot", pool.instance_types, gpus, pool.spot.min, pool.spot.max, SPOT_PRIORITY, origin))
     system = config.system_nodes
     shape = smallest(system.instance_types)
     if shape is None:
@@ -95,5 +100,5 @@ def node_groups(config: StackConfig) -> tuple[tuple[NodeGroup, ...], list[str]]:
         room, slots = allocatable(shape, 0, daemonset_requests(on_gpu=False))
         # No autoscaler tags on the system group: it runs its minimum.
         origin = ("systemNodes", "instanceTypes")
-        groups.append(NodeGroup("system", None, "system", shape.instance_type, room, slots, system.min_nodes, system.min_nodes, DEFAULT_PRIORITY, origin))
+        groups.append(NodeGroup("system", None, "system", shape.instance_type, tuple(system.instance_types), room, slots, system.min_nodes, system.min_nodes, DEFAULT_PRIORITY, origin))
     return tuple(groups), warnings
