@@ -52,7 +52,8 @@ plan: plan-setup
 	$(PYTHON) -m infra plan --stack $(STACK)
 
 test: test-setup
-	$(PYTHON) -m pytest
+	$(VENV)/bin/ruff check infra tests scripts policy
+	$(PYTHON) -m pytest -n auto
 
 clean:
 	rm -rf $(VENV) .pytest_cache

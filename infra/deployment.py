@@ -120,7 +120,7 @@ def derive(stack: str, config: StackConfig, as_of: date, secrets_set: frozenset[
     if problems:
         raise ConfigError(stack, problems)
     sizing = tuple(size_model(config, model) for model in config.models)
-    cold_start = {model.name: estimate(config, model, s.fit.weights_gib) for model, s in zip(config.models, sizing)}
+    cold_start = {model.name: estimate(config, model, s.fit.weights_gib) for model, s in zip(config.models, sizing, strict=True)}
     workloads = workloads_of(config, sizing)
     placement = place_stack(config, workloads)
     if placement.problems:

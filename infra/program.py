@@ -184,7 +184,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
                 compile_cache={m.name: f"{RAID0_MOUNT}/vllm-cache/{m.name}" for m in config.models if config.pool(m.pool).disks.keeps_compile_cache},
                 benchmarks={
                     m.name: benchmark_values(m, config.economics.workload.prompt_tokens, config.economics.workload.output_tokens, s.estimate.batch)
-                    for m, s in zip(config.models, deployment.sizing)
+                    for m, s in zip(config.models, deployment.sizing, strict=True)
                 },
             ),
             opts=on_cluster,
@@ -197,7 +197,7 @@ def build(deployment: Deployment, secrets: Secrets = Secrets(), mode: Mode = Mod
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export(
         "gpu_node_groups",
-        {pool.name: {capacity: group.node_group_name for capacity, group in p.node_groups.items()} for pool, p in zip(config.gpu_pools, pools)},
+        {pool.name: {capacity: group.node_group_name for capacity, group in p.node_groups.items()} for pool, p in zip(config.gpu_pools, pools, strict=True)},
     )
     return preflight
 

@@ -1,8 +1,7 @@
 """The llm-serving CrossGuard policy pack: `pulumi preview --policy-pack policy/` runs it."""
 
-from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy, StackValidationPolicy
-
 from policies import RESOURCE_POLICIES, STACK_POLICIES
+from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy, StackValidationPolicy
 
 
 def _resource_policy(name, description, check):

@@ -7,7 +7,8 @@ Run them with: pulumi preview --policy-pack policy/
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 ReportViolation = Callable[..., None]
 

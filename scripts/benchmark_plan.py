@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -22,11 +23,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra.config.limits import MODELS_MAX  # noqa: E402
-from infra.offline import (
-    helm,
-    plan,  # noqa: E402
-)
+from infra.config.limits import MODELS_MAX  # noqa: E402 (needs the sys.path line above)
+from infra.offline import helm, plan  # noqa: E402
 
 
 def generated_stack(models: int) -> dict:

@@ -16,7 +16,7 @@ import botocore
 import botocore.session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from infra.catalog.aws_api import SNAPSHOT  # noqa: E402
+from infra.catalog.aws_api import SNAPSHOT
 
 
 @cache

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -35,7 +35,7 @@ EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for
 @pytest.fixture(autouse=True, scope="session")
 def frozen_clock():
     """Today is AS_OF for the whole session (time keeps ticking from there)."""
-    with time_machine.travel(datetime.combine(AS_OF, datetime.min.time(), timezone.utc).replace(hour=12), tick=True):
+    with time_machine.travel(datetime.combine(AS_OF, datetime.min.time(), UTC).replace(hour=12), tick=True):
         yield
 
 

@@ -104,68 +104,73 @@ def _anthropic_answer(backend: str, model: str) -> dict:
     }
 
 
+class _Handler(BaseHTTPRequestHandler):
+    backend: FakeBackend  # set per server by _handler_for
+    protocol_version = "HTTP/1.1"  # chunked streaming, as uvicorn serves vLLM
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def do_GET(self) -> None:
+        self.backend.calls.append(Call(self.path, None, self.headers.get("Authorization"), False))
+        self._json(200, {"object": "list", "data": [{"id": self.backend.name, "object": "model"}]})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        request = json.loads(self.rfile.read(length) or b"{}")
+        model = request.get("model")
+        stream = bool(request.get("stream"))
+        auth = self.headers.get("Authorization") or self.headers.get("x-api-key")
+        self.backend.calls.append(Call(self.path, model, auth, stream))
+        mode = self.backend.mode
+        if mode == "fail500":
+            return self._json(500, {"error": {"message": f"{self.backend.name} failed", "type": "internal_error"}})
+        if mode == "fail429":
+            return self._json(429, {"error": {"message": f"{self.backend.name} overloaded", "type": "rate_limit"}})
+        if mode == "hang":
+            self.backend.hang()
+            self.close_connection = True
+            return
+        if self.path.endswith("/embeddings"):
+            inputs = request.get("input")
+            items = inputs if isinstance(inputs, list) else [inputs]
+            data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(items))]
+            return self._json(200, {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 2, "total_tokens": 2}})
+        if self.path.endswith("/messages"):
+            return self._json(200, _anthropic_answer(self.backend.name, model))
+        if not stream:
+            return self._json(200, _chat_answer(self.backend.name, model))
+        return self._stream(model, mode)
+
+    def _stream(self, model: str | None, mode: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._write_chunk(_chunk(self.backend.name, model, "answer "))
+        self._write_chunk(_chunk(self.backend.name, model, f"from {self.backend.name}"))
+        if mode == "die_midstream":
+            time.sleep(0.2)
+            self.close_connection = True
+            self.connection.shutdown(2)  # no terminating chunk: the body is cut off
+            return
+        self._write_chunk(_chunk(self.backend.name, model, "", finish="stop"))
+        self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
 def _handler_for(backend: FakeBackend) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # chunked streaming, as uvicorn serves vLLM
-
-        def log_message(self, *args) -> None:  # quiet
-            pass
-
-        def _json(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _write_chunk(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
-
-        def do_GET(self) -> None:
-            backend.calls.append(Call(self.path, None, self.headers.get("Authorization"), False))
-            self._json(200, {"object": "list", "data": [{"id": backend.name, "object": "model"}]})
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = json.loads(self.rfile.read(length) or b"{}")
-            model = request.get("model")
-            stream = bool(request.get("stream"))
-            auth = self.headers.get("Authorization") or self.headers.get("x-api-key")
-            backend.calls.append(Call(self.path, model, auth, stream))
-            mode = backend.mode
-            if mode == "fail500":
-                return self._json(500, {"error": {"message": f"{backend.name} failed", "type": "internal_error"}})
-            if mode == "fail429":
-                return self._json(429, {"error": {"message": f"{backend.name} overloaded", "type": "rate_limit"}})
-            if mode == "hang":
-                backend.hang()
-                self.close_connection = True
-                return
-            if self.path.endswith("/embeddings"):
-                inputs = request.get("input")
-                items = inputs if isinstance(inputs, list) else [inputs]
-                data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(items))]
-                return self._json(200, {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 2, "total_tokens": 2}})
-            if self.path.endswith("/messages"):
-                return self._json(200, _anthropic_answer(backend.name, model))
-            if not stream:
-                return self._json(200, _chat_answer(backend.name, model))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self._write_chunk(_chunk(backend.name, model, "answer "))
-            self._write_chunk(_chunk(backend.name, model, f"from {backend.name}"))
-            if mode == "die_midstream":
-                time.sleep(0.2)
-                self.close_connection = True
-                self.connection.shutdown(2)  # no terminating chunk: the body is cut off
-                return
-            self._write_chunk(_chunk(backend.name, model, "", finish="stop"))
-            self._write_chunk(b"data: [DONE]\n\n")
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-
-    return Handler
+    return type("Handler", (_Handler,), {"backend": backend})

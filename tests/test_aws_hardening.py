@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 
 from infra.catalog import gpu_instances, helm_charts, kubernetes_versions
-from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, POOL_LABEL
 from infra.config.problems import ConfigError
+from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, POOL_LABEL
 from tests.conftest import AS_OF, of_type, one
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -179,7 +179,7 @@ def test_the_version_catalog_is_consistent(version):
     assert entry.released < entry.end_of_standard_support < entry.end_of_extended_support
     assert entry.cluster_autoscaler.startswith(f"v{version}.")  # the autoscaler's minor matches the cluster's
     assert set(entry.addons) == {"kube-proxy", "coredns", "vpc-cni", "aws-ebs-csi-driver", "eks-pod-identity-agent", "eks-node-monitoring-agent"}
-    assert all(v is None or v.startswith("v") and "-eksbuild." in v for v in entry.addons.values())
+    assert all(v is None or (v.startswith("v") and "-eksbuild." in v) for v in entry.addons.values())
     assert entry.addons["kube-proxy"].startswith(f"v{version}.")
 
 

@@ -199,7 +199,7 @@ def test_the_pulumi_program_refuses_the_same_stack_before_creating_anything():
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config(values, secrets)
     pulumi.runtime.set_mocks(monitor.plan_mocks, project=PROJECT, stack="70b-16bit-one-gpu", preview=True, monitor=monitor)
-    with pytest.raises(ConfigError, match="needs 131.4 GiB"):
+    with pytest.raises(ConfigError, match=r"needs 131\.4 GiB"):
         pulumi.runtime.test(lambda: runpy.run_path(str(ROOT / "infra"), run_name="__main__") and None)()
     assert monitor.order == []
 

@@ -136,7 +136,7 @@ def test_spot_loss_says_when_the_floor_and_the_configured_replicas_are_whole_aga
     def no_room_to_grow(config):
         config["gpuPools"][0]["onDemand"] = {"baseline": 2}
 
-    with pytest.raises(ConfigError, match="replicas.baseline"):  # a floor the on-demand nodes cannot hold is refused
+    with pytest.raises(ConfigError, match=r"replicas\.baseline"):  # a floor the on-demand nodes cannot hold is refused
         derive("test", stack(edit=no_room_to_grow), AS_OF)
 
 

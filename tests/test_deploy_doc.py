@@ -24,7 +24,7 @@ OFFLINE_PLANS = [line for line in SHELL_LINES if line.startswith(".venv/bin/pyth
 def test_the_chapter_walks_from_plan_to_destroy_in_order():
     headings = re.findall(r"^## \d+\. (.+)$", DOC, re.M)
     expected = ["Plan first", "Prerequisites", "Pulumi login", "Secrets", "virtualenv", "pulumi up", "Kubeconfig", "First token", "Dashboards", "pulumi destroy"]
-    assert len(headings) == len(expected) and all(word in heading for word, heading in zip(expected, headings)), headings
+    assert len(headings) == len(expected) and all(word in heading for word, heading in zip(expected, headings, strict=False)), headings
 
 
 def test_make_plan_runs_the_plan_of_the_stack_named():

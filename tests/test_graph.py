@@ -6,9 +6,9 @@ import json
 import re
 
 from infra.catalog import gpu_instances
-from scripts.refresh_aws_api import enum
 from infra.config.cluster import NewVpc
 from infra.names import AMI_FAMILY_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, POOL_LABEL
+from scripts.refresh_aws_api import enum
 from tests.conftest import EXAMPLE_STACKS, of_type, one
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

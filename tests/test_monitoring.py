@@ -315,7 +315,8 @@ def test_model_below_its_floor_pages_and_a_full_model_does_not(plan_of, tmp_path
         annotations = {k: v.replace("{{ $value }}", str(ready_count)) for k, v in floor["annotations"].items()}
         return {"exp_labels": floor["labels"], "exp_annotations": annotations}
 
-    ready = lambda n: {"series": 'kube_deployment_status_replicas_available{namespace="llm-serving",deployment="llama-70b-on-demand"}', "values": f"{n}x20"}
+    def ready(n):
+        return {"series": 'kube_deployment_status_replicas_available{namespace="llm-serving",deployment="llama-70b-on-demand"}', "values": f"{n}x20"}
     spot = {"series": 'kube_deployment_status_replicas_available{namespace="llm-serving",deployment="llama-70b-spot"}', "values": "2x20"}
     result = promtool_unit_tests(plan, tmp_path, [
         {"interval": "1m", "input_series": [ready(0), spot], "alert_rule_test": [
@@ -338,7 +339,8 @@ def firing_only(plan, folder: Path, tests: list[dict]) -> subprocess.CompletedPr
 def test_gpu_pod_pending_too_long_fires_only_for_gpu_pods(plan_of, tmp_path):
     plan = plan_of("prod")
     window = int(alert(plan, "GpuPodPendingTooLong")["for"].removesuffix("m"))
-    pending = lambda pod: {"series": f'kube_pod_status_phase{{namespace="llm-serving",pod="{pod}",phase="Pending"}}', "values": "1x40"}
+    def pending(pod):
+        return {"series": f'kube_pod_status_phase{{namespace="llm-serving",pod="{pod}",phase="Pending"}}', "values": "1x40"}
     gpu = {"series": 'kube_pod_container_resource_requests{namespace="llm-serving",pod="llama-70b-spot-x",container="vllm",resource="nvidia_com_gpu"}', "values": "4x40"}
     cpu = {"series": 'kube_pod_container_resource_requests{namespace="llm-serving",pod="router-y",container="litellm",resource="cpu"}', "values": "0.5x40"}
     expected = {"severity": "warning", "namespace": "llm-serving", "pod": "llama-70b-spot-x"}
@@ -353,7 +355,8 @@ def test_gpu_pod_pending_too_long_fires_only_for_gpu_pods(plan_of, tmp_path):
 def test_fallback_rate_and_failing_fallbacks_alert_on_litellm_metrics(plan_of, tmp_path):
     plan = plan_of("prod")
     total = {"series": 'litellm_proxy_total_requests_metric_total{requested_model="llama-70b"}', "values": "0+600x40"}  # 10 requests/s
-    fell_back = lambda per_minute: {"series": 'litellm_deployment_successful_fallbacks_total{requested_model="llama-70b",fallback_model="hosted-fallback:anthropic/claude-3-5-sonnet-20240620"}', "values": f"0+{per_minute}x40"}
+    def fell_back(per_minute):
+        return {"series": 'litellm_deployment_successful_fallbacks_total{requested_model="llama-70b",fallback_model="hosted-fallback:anthropic/claude-3-5-sonnet-20240620"}', "values": f"0+{per_minute}x40"}
     failed = {"series": 'litellm_deployment_failed_fallbacks_total{requested_model="llama-70b",fallback_model="hosted-fallback:anthropic/claude-3-5-sonnet-20240620"}', "values": "0x10 1+1x30"}
     result = firing_only(plan, tmp_path, [
         {"interval": "1m", "input_series": [total, fell_back(60)], "alert_rule_test": [  # 1 of 10 fell back: above prod's 5 %

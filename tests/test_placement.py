@@ -18,7 +18,7 @@ from infra.offline import helm
 from infra.offline.cli import render_text
 from infra.offline.diff import diff_plans
 from infra.offline.report import diff_report
-from tests.conftest import EXAMPLE_STACKS, ROOT, example_plan_of, of_type, scenario, validate_manifest, dated
+from tests.conftest import EXAMPLE_STACKS, ROOT, dated, example_plan_of, of_type, scenario, validate_manifest
 
 SPOT_NOTICE_SECONDS = 120
 

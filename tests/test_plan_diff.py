@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -160,5 +161,5 @@ def test_main_deploys_stacks_that_exist_the_last_behind_a_protected_environment(
         assert up["with"] == {"command": "up", "stack-name": name}
         assert name in EXAMPLE_STACKS, f"deploy.yml deploys {name}, which has no stacks/Pulumi.{name}.yaml"
     order = list(deploys)
-    assert deploys[order[0]]["needs"] == "test" and all(deploys[b]["needs"] == a for a, b in zip(order, order[1:]))
+    assert deploys[order[0]]["needs"] == "test" and all(deploys[b]["needs"] == a for a, b in itertools.pairwise(order))
     assert deploys[order[-1]]["environment"] == "production"

@@ -11,7 +11,7 @@ import pulumi_policy
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "policy"))
-import policies  # noqa: E402
+import policies
 
 
 def violations(check, *args) -> list[str]:

@@ -99,7 +99,7 @@ def test_the_router_drains_for_longer_than_its_worst_case_request(routed_plan):
 
 def test_on_demand_model_servers_drain_for_at_least_the_request_timeout(example_plan):
     timeout = example_plan.deployment.config.fallback.timeout_seconds
-    for release, objects in example_plan.manifests.items():
+    for objects in example_plan.manifests.values():
         for obj in objects:
             if obj["kind"] == "Deployment" and obj["metadata"]["labels"]["app.kubernetes.io/name"] == "vllm" and obj["metadata"]["name"].endswith("-on-demand"):
                 spec = obj["spec"]["template"]["spec"]
@@ -108,7 +108,7 @@ def test_on_demand_model_servers_drain_for_at_least_the_request_timeout(example_
 
 
 def test_only_the_router_and_prometheus_reach_vllm_and_tei(example_plan):
-    for release, objects in example_plan.manifests.items():
+    for objects in example_plan.manifests.values():
         servers = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["labels"]["app.kubernetes.io/name"] in ("vllm", "tei")]
         if not servers:
             continue

@@ -94,5 +94,5 @@ def test_a_load_balancer_without_an_allow_list_is_refused(plan_of, write_stack):
     def open_to_all(config):
         config["llm-serving:fallback"]["loadBalancer"] = {"enabled": True}
 
-    with pytest.raises(ConfigError, match="loadBalancer.sourceCidrs"):
+    with pytest.raises(ConfigError, match=r"loadBalancer\.sourceCidrs"):
         plan_of(*write_stack("open", edit=open_to_all))

@@ -31,7 +31,8 @@ def test_make_plan_needs_no_root_and_no_test_tools():
 def test_make_test_sets_up_the_test_tools_first():
     commands = dry_run("test")
     assert "scripts/install_promtool.sh" in commands and "checkov==" in commands and "'.[test]'" in commands
-    assert commands.rstrip().endswith("-m pytest")
+    *_, lint, suite = commands.rstrip().splitlines()
+    assert lint.endswith("ruff check infra tests scripts policy") and suite.endswith("-m pytest -n auto")
 
 
 @pytest.mark.parametrize(("output", "version"), [("v4.1.4+g05fa379", (4, 1)), ("v3.16.2+g13654a5", (3, 16)), ("", None), ("helm: not found", None)])

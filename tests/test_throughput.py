@@ -72,7 +72,7 @@ def test_the_plan_uses_the_calibration_of_the_vllm_release_the_chart_deploys(exa
 
 def test_an_engine_older_than_any_calibration_is_refused():
     assert calibration("0.33.0").min_version == (0, 8)
-    with pytest.raises(ValueError, match="no throughput calibration for vllm 0.6.0"):
+    with pytest.raises(ValueError, match=r"no throughput calibration for vllm 0\.6\.0"):
         calibration("0.6.0")
 
 

@@ -145,7 +145,7 @@ def test_one_service_selects_both_deployments(example_plan):
 
 
 def test_pods_load_slowly_but_stop_gracefully(example_plan):
-    for name, model in models_of(example_plan).items():
+    for name in models_of(example_plan):
         for deployment in deployments(example_plan, name).values():
             spec = deployment["spec"]["template"]["spec"]
             vllm = container(deployment)

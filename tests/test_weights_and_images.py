@@ -210,7 +210,7 @@ def test_vllm_pods_wait_for_the_marker_before_loading(plan_of, tmp_path):
     env, log = fake_aws(tmp_path, head_object_exit=0)
     assert run_script(wait, tmp_path, env).returncode == 0
     assert log.read_text().split()[:6] == ["s3api", "head-object", "--bucket", BUCKET, "--key", f"{PREFIX}/.llm-serving-mirror-complete"]
-    expired = dict(wait, command=wait["command"][:2] + [wait["command"][2].replace("* 60", "* 0")])
+    expired = dict(wait, command=[*wait["command"][:2], wait["command"][2].replace("* 60", "* 0")])
     missing = tmp_path / "missing"
     missing.mkdir()
     env, _ = fake_aws(missing, head_object_exit=1)

@@ -25,12 +25,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.capacity.nodes import NodeGroup
 from infra.aws.nodes import NodeGroupSpec, VolumeSpeed, al2023_user_data, launch_template, node_config, node_group
+from infra.capacity.nodes import NodeGroup
 from infra.config.pools import GpuPool
-from infra.names import AMI_FAMILY_LABEL, AUTOSCALER_GPU_LABEL, CAPACITY_TYPE_LABEL, GPU_LABEL, GPU_NODE_GROUP_TAINT, POOL_LABEL
-
-
+from infra.names import (
+    AMI_FAMILY_LABEL,
+    AUTOSCALER_GPU_LABEL,
+    CAPACITY_TYPE_LABEL,
+    GPU_LABEL,
+    GPU_NODE_GROUP_TAINT,
+    POOL_LABEL,
+)
 
 CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
 

@@ -89,7 +89,7 @@ class Network(pulumi.ComponentResource):
             return created
 
         public_subnets, nat_gateways = [], []
-        for i, (zone, cidr) in enumerate(zip(zones, public_cidrs)):
+        for i, (zone, cidr) in enumerate(zip(zones, public_cidrs, strict=False)):
             public = subnet("public", i, zone, cidr, "kubernetes.io/role/elb", public_routes)
             public_subnets.append(public)
             if vpc.nat_gateways == "perZone" or i == 0:
@@ -105,7 +105,7 @@ class Network(pulumi.ComponentResource):
                 )
 
         private_subnets, private_routes = [], []
-        for i, (zone, cidr) in enumerate(zip(zones, private_cidrs)):
+        for i, (zone, cidr) in enumerate(zip(zones, private_cidrs, strict=False)):
             nat = nat_gateways[i] if vpc.nat_gateways == "perZone" else nat_gateways[0]
             routes = aws.ec2.RouteTable(
                 f"{name}-private-{i}",
@@ -129,5 +129,5 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = main.id
         self.private_subnet_ids = [s.id for s in private_subnets]
-        self.private_subnet_ids_by_zone = {zone.zone_id: s.id for zone, s in zip(zones, private_subnets)}
+        self.private_subnet_ids_by_zone = {zone.zone_id: s.id for zone, s in zip(zones, private_subnets, strict=False)}
         self.public_subnet_ids = [s.id for s in public_subnets]

@@ -29,11 +29,11 @@ def lookup_facts(deployment: Deployment, provider: aws.Provider) -> AwsFacts:
         filters=[{"name": "instance-type", "values": instance_types}], location_type="availability-zone-id", opts=invoke
     )
     offered: dict[str, set[str]] = {}
-    for instance_type, location in zip(offerings.instance_types, offerings.locations):
+    for instance_type, location in zip(offerings.instance_types, offerings.locations, strict=True):
         offered.setdefault(instance_type, set()).add(location)
     return AwsFacts(
         caller_arn=caller.arn,
-        zones=tuple(Zone(name, zone_id) for name, zone_id in zip(zones.names, zones.zone_ids)),
+        zones=tuple(Zone(name, zone_id) for name, zone_id in zip(zones.names, zones.zone_ids, strict=True)),
         offerings={t: frozenset(ids) for t, ids in offered.items()},
     )
 

@@ -70,7 +70,7 @@ def vllm_requests(tensor_parallel: int) -> Requests:
 
 def model_workloads(config: StackConfig, sizing: Sequence[ModelSizing]) -> list[Workload]:
     workloads = []
-    for i, (model, s) in enumerate(zip(config.models, sizing)):
+    for i, (model, s) in enumerate(zip(config.models, sizing, strict=True)):
         requests = vllm_requests(s.tensor_parallel)
         spot_max = max(model.replicas.spot, model.autoscaling.max_spot_replicas) if model.autoscaling.enabled else model.replicas.spot
         workloads.append(

@@ -22,8 +22,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from infra.capacity.throughput import Constants, LatencyTarget, Lora, Replica, Throughput, Workload, calibration, estimate
-from infra.catalog import GIB, GpuInstance, ModelArchitecture, checkpoints, model_architectures, image_pins
+from infra.capacity.throughput import (
+    Constants,
+    LatencyTarget,
+    Lora,
+    Replica,
+    Throughput,
+    Workload,
+    calibration,
+    estimate,
+)
+from infra.catalog import GIB, GpuInstance, ModelArchitecture, checkpoints, image_pins, model_architectures
 from infra.config.models import ModelDeployment
 from infra.config.problems import Problem
 from infra.config.stack import StackConfig

@@ -18,12 +18,24 @@ import pulumi_kubernetes as k8s
 from infra import CHARTS_DIR
 from infra.capacity.pods import ALERTMANAGER, GRAFANA, PROMETHEUS, Requests
 from infra.cluster_services.alerting import SECRET_NAME as RECEIVERS_SECRET
-from infra.cluster_services.alerting import WEBHOOK_TOKEN_KEY, alertmanager_config, receiver_credentials, receivers_secret
+from infra.cluster_services.alerting import (
+    WEBHOOK_TOKEN_KEY,
+    alertmanager_config,
+    receiver_credentials,
+    receivers_secret,
+)
 from infra.cluster_services.dashboards import dashboards_json
 from infra.cluster_services.kube import third_party_chart
 from infra.config.load import Secrets
 from infra.config.monitoring import Monitoring
-from infra.names import CAPACITY_TYPE_LABEL, GPU_LABEL, GPU_TOLERATION, MONITORING_NAMESPACE, POOL_LABEL, SYSTEM_ROLE_LABEL
+from infra.names import (
+    CAPACITY_TYPE_LABEL,
+    GPU_LABEL,
+    GPU_TOLERATION,
+    MONITORING_NAMESPACE,
+    POOL_LABEL,
+    SYSTEM_ROLE_LABEL,
+)
 
 NAMESPACE = MONITORING_NAMESPACE
 MONITORING_CHART = CHARTS_DIR / "llm-monitoring"

@@ -15,6 +15,19 @@ from infra.config.stack import StackConfig
 
 
 def cross_checks(config: StackConfig, as_of: date) -> list[Problem]:
+    return (
+        cluster_checks(config, as_of)
+        + route_problems(config)
+        + engine_problems(config)
+        + model_checks(config)
+        + _router_checks(config)
+        + economics_checks(config)
+        + delivery_checks(config)
+    )
+
+
+def cluster_checks(config: StackConfig, as_of: date) -> list[Problem]:
+    """The network, the API endpoint and the Kubernetes version on the plan date."""
     problems = []
     vpc = config.cluster.network.vpc
     if isinstance(vpc, NewVpc) and vpc.zones:
@@ -53,7 +66,12 @@ def cross_checks(config: StackConfig, as_of: date) -> list[Problem]:
                 False,
             )
         )
-    problems += route_problems(config) + engine_problems(config)
+    return problems
+
+
+def model_checks(config: StackConfig) -> list[Problem]:
+    """Each model against its pool, its autoscaling and the catalogs; the embeddings' pool."""
+    problems = []
     pools = {p.name: p for p in config.gpu_pools}
     for i, model in enumerate(config.models):
         pool = pools.get(model.pool)
@@ -81,7 +99,12 @@ def cross_checks(config: StackConfig, as_of: date) -> list[Problem]:
             problems.append(Problem(("models", i, "architecture"), f"not in the catalog; known: {', '.join(model_architectures())} (or give models[{i}].shape)", model.architecture))
     if config.embeddings.enabled and config.embeddings.pool is not None and config.embeddings.pool not in pools:
         problems.append(Problem(("embeddings", "pool"), f"no such GPU pool; pools: {', '.join(pools)} (or null for CPU)", config.embeddings.pool))
-    problems += _router_checks(config)
+    return problems
+
+
+def economics_checks(config: StackConfig) -> list[Problem]:
+    """The APIs compared with, the traffic expectation, and a price for every pool's on-demand type."""
+    problems = []
     economics = config.economics
     if economics.compare_with is not None and economics.compare_with not in config.api_prices():
         problems.append(Problem(("economics", "compareWith"), f"no such API in the catalog or catalog.apiPrices; known: {', '.join(config.api_prices())}", economics.compare_with))
@@ -96,7 +119,6 @@ def cross_checks(config: StackConfig, as_of: date) -> list[Problem]:
                     pool.instance_types[0],
                 )
             )
-    problems += delivery_checks(config)
     return problems
 
 

@@ -8,7 +8,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from infra.config.base import Cidr, ConfigModel, Ec2InstanceType, IamPrincipalArn, IamRoleArn, KubernetesVersion, at_least, config_error
+from infra.config.base import (
+    Cidr,
+    ConfigModel,
+    Ec2InstanceType,
+    IamPrincipalArn,
+    IamRoleArn,
+    KubernetesVersion,
+    at_least,
+    config_error,
+)
 from infra.config.limits import GP3_MAX_GIB, NODES_PER_NODE_GROUP, PRIVATE_RANGES, PUBLIC_CIDR_PREFIX_MIN
 
 

@@ -10,7 +10,13 @@ from pydantic import AfterValidator, Field, field_validator
 
 from infra.config import vllm_flags
 from infra.config.base import HF_REPO, ConfigModel, PlainName, config_error
-from infra.config.limits import ADAPTERS_PER_MODEL_MAX, HPA_STABILIZATION_MAX_SECONDS, KUBERNETES_INT32_MAX, RESERVED_MODEL_NAMES, RESERVED_ROUTE_NAMES
+from infra.config.limits import (
+    ADAPTERS_PER_MODEL_MAX,
+    HPA_STABILIZATION_MAX_SECONDS,
+    KUBERNETES_INT32_MAX,
+    RESERVED_MODEL_NAMES,
+    RESERVED_ROUTE_NAMES,
+)
 from infra.config.redact import looks_like_secret
 
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>[^\s]+?)/?$")

@@ -11,7 +11,15 @@ from infra.config.base import ConfigModel, Region, config_error
 from infra.config.cluster import AwsCredentials, ClusterConfig, SystemNodes
 from infra.config.delivery import ImageCache, WeightCache
 from infra.config.economics import CatalogOverrides, Economics, InstancePrice
-from infra.config.limits import KIT_TAGS, MODELS_MAX, NODE_GROUPS_PER_CLUSTER, RESERVED_TAG_PREFIX, TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_PER_RESOURCE
+from infra.config.limits import (
+    KIT_TAGS,
+    MODELS_MAX,
+    NODE_GROUPS_PER_CLUSTER,
+    RESERVED_TAG_PREFIX,
+    TAG_KEY_MAX,
+    TAG_VALUE_MAX,
+    TAGS_PER_RESOURCE,
+)
 from infra.config.models import ModelDeployment
 from infra.config.monitoring import Monitoring
 from infra.config.pools import GpuPool

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ def render_local_charts(resources: list[RegisteredResource]) -> dict[str, list[d
     ]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         rendered = pool.map(lambda i: helm.template(i["chart"], i["name"], i["namespace"], i["values"]), releases)
-        return {inputs["name"]: objects for inputs, objects in zip(releases, rendered)}
+        return {inputs["name"]: objects for inputs, objects in zip(releases, rendered, strict=True)}
 
 
 @dataclass

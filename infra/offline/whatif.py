@@ -16,7 +16,15 @@ from infra.capacity.calibrate import vllm_default_max_num_seqs
 from infra.capacity.economics import HOURS_PER_MONTH
 from infra.capacity.sizing import ENGINE_VERSION, ServingSetup, fit, fit_problem, replica
 from infra.capacity.throughput import LatencyTarget, Throughput, Workload, calibration, estimate
-from infra.catalog import GpuInstance, ModelArchitecture, api_prices, checkpoints, gpu_instance, gpu_instances, model_architectures
+from infra.catalog import (
+    GpuInstance,
+    ModelArchitecture,
+    api_prices,
+    checkpoints,
+    gpu_instance,
+    gpu_instances,
+    model_architectures,
+)
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_OPS_OVERHEAD = 0.30

@@ -87,7 +87,7 @@ def run_estimate(args: argparse.Namespace) -> tuple[dict, bool]:
 def render_estimate(e: dict) -> str:
     lines = [f"{e['architecture']} ({e['precision']}, KV {e['kv_cache_dtype']}) on {e['instance_type']} at tensor parallel {e['tensor_parallel']} ({e['engine']} calibration)"]
     if not e["fits"]:
-        return "\n".join(lines + [f"  does not fit: {e['problem']}"])
+        return "\n".join([*lines, f"  does not fit: {e['problem']}"])
     rate = e["usd_per_hour"]
     lines += [
         f"  fits: yes; weights {e['weights_gib']:.1f} GiB, KV cache {e['kv_cache_gib']:.1f} GiB, {e['max_concurrent_sequences']} sequences of max-model-len at once",

@@ -10,8 +10,8 @@ import pulumi_kubernetes as k8s
 
 from infra import CHARTS_DIR
 from infra.aws.image_cache import ImageMirror
-from infra.catalog import image_pins
 from infra.capacity.pods import TEI_ON_CPU, TEI_ON_GPU
+from infra.catalog import image_pins
 from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.serving import Embeddings
 from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SYSTEM_ROLE_LABEL

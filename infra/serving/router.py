@@ -31,8 +31,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from infra.aws.image_cache import ImageMirror
-from infra.catalog import image_pins
 from infra.capacity.pods import ROUTER
+from infra.catalog import image_pins
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback, model_fallback
 from infra.names import FALLBACK_ROUTE, ROUTER_RELEASE

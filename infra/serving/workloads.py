@@ -28,11 +28,11 @@ import pulumi_kubernetes as k8s
 from infra import CHARTS_DIR
 from infra.aws.iam import irsa_role
 from infra.aws.image_cache import ImageMirror
-from infra.catalog import image_pins
 from infra.aws.weight_cache import revision_prefix
 from infra.capacity.cold_start import ColdStart
 from infra.capacity.placement import Placement
 from infra.capacity.pods import VLLM_CPU_PER_GPU_M, VLLM_MEMORY_PER_GPU_MIB
+from infra.catalog import image_pins
 from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.delivery import WeightCache
 from infra.config.load import Secrets
@@ -192,7 +192,6 @@ class ServingArgs:
     weight_cache: WeightCache = WeightCache()
     weights_bucket: pulumi.Input[str] | None = None  # the weight cache's bucket; None without one
     compile_cache: dict[str, str] = field(default_factory=dict)  # per model: host directory for vLLM's compile caches
-    benchmarks: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # per model name, from benchmark_values
     benchmarks: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # per model name, from benchmark_values
 
 
