@@ -1,7 +1,7 @@
 """Every downstream limit a stack's configuration must respect, declared once with its source.
 
 AWS (IAM, EKS, EC2, EBS, tags), Kubernetes (names, labels), vLLM, TEI and YAML itself refuse or
-misread values past these; the config models and `checks.py` apply them, and the README's
+misread values past these; the config models and `checks.py` apply them, and the
 configuration reference (reference.py) states each limit next to the keys it concerns
 (`KEY_LIMITS`). A limit changes here, nowhere else.
 """
@@ -117,7 +117,7 @@ ADAPTERS_PER_MODEL_MAX = 32
 MONTHLY_TOKENS_MAX = 10**15  # a quadrillion tokens a month: far past any single stack's capacity
 PRICE_USD_MAX = 1_000.0  # per hour for an instance, per million tokens for an API
 
-# The limits the README states next to each key (config reference), beyond the type's own bounds.
+# The limits the configuration reference states next to each key (config reference), beyond the type's own bounds.
 KEY_LIMITS: dict[str, str] = {
     "stack name": f"lower-case letters, digits and '-', at most {STACK_NAME_MAX} characters (IAM role names: {IAM_ROLE_NAME_MAX} with Pulumi's {PULUMI_AUTONAME_SUFFIX}-character suffix)",
     f"{PROJECT}:cluster.network.newVpc.cidr": f"inside {', '.join(PRIVATE_RANGES)}; /16 to /20 (subnets of /{SUBNET_PREFIX_MAX} or larger)",

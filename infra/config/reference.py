@@ -1,9 +1,9 @@
-"""The README's configuration reference, generated from the pydantic models in infra/config/,
+"""The configuration reference (docs/configuration.md), generated from the pydantic models in infra/config/,
 so every key is documented with its type, default, limits, description and an example. The limits
 column is the field's own bounds (ge/le, lengths, pattern) and the downstream limits declared in
-limits.py (KEY_LIMITS), so the README states each limit where the key is.
+limits.py (KEY_LIMITS), so the reference states each limit where the key is.
 
-`python -m infra config-reference` prints it; a test keeps README.md in step.
+`python -m infra config-reference` prints it; a test keeps docs/configuration.md in step.
 """
 
 from __future__ import annotations

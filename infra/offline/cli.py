@@ -28,7 +28,7 @@ import yaml
 from infra.config import reference as config_reference
 from infra.config.problems import ConfigError
 from infra.config.stack_file import StackFileError
-from infra.offline import report, whatif_cli
+from infra.offline import report, support_matrix, whatif_cli
 from infra.offline.diff import PlanDiff, diff_plans
 from infra.offline.mocks import RegisteredResource
 from infra.offline.plan import STACKS_DIR, Plan, StackNotFound, run_plan
@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--diff", type=Path, metavar="BASE.json", help="show what changes against this earlier plan (JSON from --json or --out)")
     plan.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
     reference = commands.add_parser("config-reference", help="print the Markdown reference of every stack config key")
-    reference.add_argument("--write", type=Path, metavar="README", help="replace the reference block in this Markdown file instead")
+    reference.add_argument("--write", type=Path, metavar="MARKDOWN", help="replace the reference block in this Markdown file instead")
+    matrix = commands.add_parser("support-matrix", help="print the Markdown support matrix: checkpoints x GPUs x regions the catalogs cover")
+    matrix.add_argument("--write", type=Path, metavar="MARKDOWN", help="write it to this file instead (docs/support-matrix.md)")
     whatif_cli.add_parsers(commands)
     return parser
 
@@ -79,7 +81,7 @@ def render_tree(plan: Plan) -> str:
 
 def table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows)
 
 
 def render_gpu_pools(plan: Plan) -> str:
@@ -183,7 +185,7 @@ def render_text(plan: Plan, *, markdown: bool = False) -> str:
         ("EC2 vCPU quotas to allow before `pulumi up`", plain(render_quotas(plan))),
         ("Models (vLLM)", plain(render_models(plan))),
         ("Sizing", report.sizing_table(plan.sizing).rstrip()),
-        *zip(("Placement: Deployments", "Placement: node groups"), map(plain, render_placement(plan))),
+        *zip(("Placement: Deployments", "Placement: node groups"), map(plain, render_placement(plan)), strict=True),
         ("Cost", report.cost_report(plan.cost).rstrip()),
     ]
     if plan.sizing:
@@ -234,6 +236,12 @@ def _run(args: argparse.Namespace) -> int:
             config_reference.write_into(args.write)
         else:
             print(config_reference.render(), end="")
+        return EXIT_OK
+    if args.command == "support-matrix":
+        if args.write:
+            support_matrix.write(args.write)
+        else:
+            print(support_matrix.page(), end="")
         return EXIT_OK
     try:
         plan = run_plan(args.stack, args.stacks_dir, as_of=args.as_of or date.today())  # the CLI's one read of the calendar
