@@ -73,7 +73,8 @@ def test_iam_attachments_exist_before_whatever_uses_them(example_plan):
     kms_policy = one(example_plan, "aws:iam/rolePolicy:RolePolicy", f"llm-serving-{stack}-control-plane-kms")
     assert kms_policy.urn in cluster.depends_on
     node_policies = [urn for name, urn in attachments.items() if name.startswith(f"llm-serving-{stack}-node-")]
-    assert len(node_policies) == 3
+    # worker and ECR read-only; no SSM managed policy (least privilege: nothing on the nodes uses SSM)
+    assert sorted(n.rsplit("-", 1)[1] for n in attachments if n.startswith(f"llm-serving-{stack}-node-")) == ["AmazonEC2ContainerRegistryReadOnly", "AmazonEKSWorkerNodePolicy"]
     for group in of_type(example_plan, NODE_GROUP):
         assert set(node_policies) <= set(group.depends_on), group.name
     addons = {a.inputs["addonName"]: a for a in of_type(example_plan, "aws:eks/addon:Addon")}

@@ -74,13 +74,12 @@ def test_every_node_group_uses_a_launch_template_that_requires_imdsv2_and_sizes_
     for group in of_type(example_plan, NODE_GROUP):
         template = templates[group.inputs["launchTemplate"]["id"]]
         assert template["metadataOptions"]["httpTokens"] == "required"
-        assert template["metadataOptions"]["httpPutResponseHopLimit"] in (1, 2)
+        assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1  # no pod reaches the node role through IMDS
         (volume,) = template["blockDeviceMappings"]
         assert volume["ebs"]["encrypted"] == "true"
         pool = pools.get(group.inputs["labels"].get(POOL_LABEL))
         if pool:
             assert volume["ebs"]["volumeSize"] == pool.root_volume_gib
-            assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1  # GPU pods never reach IMDS
         assert "diskSize" not in group.inputs  # EKS rejects diskSize together with a launch template
 
 
@@ -255,3 +254,14 @@ def test_a_pool_without_spot_gets_no_spot_node_group(plan_of, write_stack):
     assert [g.inputs["capacityType"] for g in gpu_node_groups(plan, "l4")] == ["ON_DEMAND"]
     (l4,) = plan.cost["pools"]
     assert l4["spot_nodes"] == 0 and plan.cost["hourly_usd_full_spot_scale_out"] == plan.cost["hourly_usd"]
+
+
+def test_the_node_role_holds_only_joining_the_cluster_and_pulling_images(example_plan):
+    """No SSM: nothing in the kit uses it, and a node role is what a pod escaping to the host would hold."""
+    node_role = one(example_plan, "aws:iam/role:Role", f"llm-serving-{example_plan.stack}-node")
+    attached = {
+        a.inputs["policyArn"].rsplit("/", 1)[1]
+        for a in of_type(example_plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == node_role.name or a.name.startswith(f"{node_role.name}-")
+    }
+    assert attached == {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"}

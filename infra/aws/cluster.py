@@ -26,7 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.iam import irsa_role, managed_policy_arn, policy_document, service_trust_policy
-from infra.aws.nodes import NodeGroupSpec, launch_template, node_group
+from infra.aws.nodes import IMDS_HOP_LIMIT, NodeGroupSpec, launch_template, node_group
 from infra.catalog import kubernetes_versions
 from infra.config.cluster import ClusterConfig, SystemNodes
 from infra.names import GPU_TOLERATION, SYSTEM_ROLE_LABEL
@@ -34,6 +34,8 @@ from infra.names import GPU_TOLERATION, SYSTEM_ROLE_LABEL
 # kube-proxy, the VPC CNI and the pod identity agent must run before nodes can become Ready.
 _BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 NODE_MONITORING_AGENT = "eks-node-monitoring-agent"
+# What the node role holds: joining the cluster, and pulling images from ECR (the pull-through cache).
+NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
 
 
 @dataclass(frozen=True)
@@ -164,11 +166,14 @@ class Cluster(pulumi.ComponentResource):
         """The node role and its policy attachments, which every node group must wait for."""
         role = aws.iam.Role(f"{self._name}-node", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=self._child())
         # The CNI policy is deliberately absent: the VPC CNI gets it through IRSA (see _addons).
+        # AmazonSSMManagedInstanceCore is absent too: nothing in the kit uses Systems Manager, and it would let
+        # every process on a node register it with SSM and open shells there; `kubectl debug node/<name>` gives
+        # an operator a node shell through the Kubernetes API instead, under RBAC and the audit log.
         attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{self._name}-node-{policy}", role=role.name, policy_arn=managed_policy_arn(self.partition, policy), opts=self._child()
             )
-            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore")
+            for policy in NODE_ROLE_POLICIES
         ]
         return role, attachments
 
@@ -216,12 +221,16 @@ class Cluster(pulumi.ComponentResource):
 
     def _system_node_group(self) -> aws.eks.NodeGroup:
         nodes = self._args.system_nodes
-        # Hop limit 2: the EBS CSI node plugin reads instance metadata from inside a pod.
+        # Hop limit 1 here too. The EBS CSI node plugin (not host-network) then takes its instance id, type, region
+        # and zone from its Node object instead of IMDS: the driver tries IMDS, then the Kubernetes API
+        # (kubernetes-sigs/aws-ebs-csi-driver v1.56.0 pkg/cloud/metadata/metadata.go DefaultMetadataSources,
+        # docs/install.md "Metadata"). The cost named there: it then counts one ENI and the root volume as
+        # attached when it computes a node's volume limit; the system nodes hold only Prometheus's volume.
         template = launch_template(
             f"{self._name}-system",
             ami_type="AL2023_x86_64_STANDARD",
             volume_gib=nodes.root_volume_gib,
-            hop_limit=2,
+            hop_limit=IMDS_HOP_LIMIT,
             tags={**self._args.instance_tags, "Name": f"{self._args.cluster_name}-system"},
             opts=self._child(),
         )

@@ -25,7 +25,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.nodes import NodeGroupSpec, VolumeSpeed, al2023_user_data, launch_template, node_config, node_group
+from infra.aws.nodes import (
+    IMDS_HOP_LIMIT,
+    NodeGroupSpec,
+    VolumeSpeed,
+    al2023_user_data,
+    launch_template,
+    node_config,
+    node_group,
+)
 from infra.capacity.nodes import NodeGroup
 from infra.config.pools import GpuPool
 from infra.names import (
@@ -100,13 +108,13 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-serving:gpu:GpuNodePool", name, None, opts)
         pool = args.pool
-        # Hop limit 1: serving pods reach AWS through IRSA and never need instance metadata.
+        # Hop limit 1 (as on the system nodes): serving pods reach AWS through IRSA and never need instance metadata.
         config = node_config(raid0=pool.disks.instance_store == "raid0", fast_image_pull=pool.disks.fast_image_pull)
         template = launch_template(
             f"{name}-nodes",
             ami_type=pool.ami_type,
             volume_gib=pool.root_volume_gib,
-            hop_limit=1,
+            hop_limit=IMDS_HOP_LIMIT,
             speed=VolumeSpeed(pool.disks.throughput_mibps, pool.disks.iops),
             user_data=al2023_user_data(config) if config else None,  # config checks refuse both on Bottlerocket
             tags={**args.instance_tags, "Name": f"{args.cluster_name}-{pool.name}", POOL_LABEL: pool.name},

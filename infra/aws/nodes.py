@@ -42,6 +42,10 @@ def data_device(ami_type: str) -> str:
     return _DATA_DEVICE.get(ami_type, "/dev/xvda")
 
 
+# Every node group's instance metadata hop limit: 1 keeps pods (one hop further than the host) off the
+# node role's credentials; host-network pods (VPC CNI, kube-proxy, the pod identity agent) still reach it.
+IMDS_HOP_LIMIT = 1
+
 MIME_BOUNDARY = "LLMSERVING"
 # Where nodeadm mounts the instance-store RAID0 array (LocalStorageOptions.mountPath default
 # /mnt/k8s-disks/, array at <mountPath>/0 in templates/al2023/runtime/bin/setup-local-disks).
@@ -112,7 +116,7 @@ def launch_template(
 
     `tags` reach the instances and volumes the node group launches (the AWS provider's default
     tags only tag the launch template itself), so pass the stack's tags in.
-    hop_limit 1 keeps pods off the instance metadata service (they use IRSA); 2 lets pods reach it.
+    hop_limit 1 (IMDS_HOP_LIMIT) keeps pods off the instance metadata service (they use IRSA); 2 would let pods reach it.
     """
     ebs = {"volume_size": volume_gib, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"}
     if speed is not None:

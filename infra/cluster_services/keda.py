@@ -14,7 +14,16 @@ NAMESPACE = KEDA_NAMESPACE
 
 
 def keda_values(images: ImageMirror = ImageMirror()) -> dict:
-    values: dict = {"nodeSelector": {SYSTEM_ROLE_LABEL: "system"}}
+    values: dict = {
+        "nodeSelector": {SYSTEM_ROLE_LABEL: "system"},
+        # The narrowest RBAC the kit's use allows (kedacore/charts keda 2.20.2, templates/manager/clusterrole.yaml
+        # and minimal-rbac.yaml): the kit's ScaledObjects query Prometheus with no TriggerAuthentication, so the
+        # operator reads Secrets only in its own namespace (its certificates), not list/watch cluster-wide; and
+        # they scale Deployments, which the chart grants on its own, so no `get` on every resource of every group
+        # (`rbac.scaledRefKinds` defaults to apiGroup "*", kind "*").
+        "permissions": {"operator": {"restrict": {"secret": True}}},
+        "rbac": {"enabledCustomScaledRefKinds": False},
+    }
     # Every KEDA image comes from ghcr.io; the chart's templates take global.image.registry before each
     # image's own registry (kedacore/charts keda/templates/*/deployment.yaml, checked at chart 2.20.2).
     registry = images.registry_for("ghcr.io")

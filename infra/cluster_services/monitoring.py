@@ -40,6 +40,21 @@ from infra.names import (
 NAMESPACE = MONITORING_NAMESPACE
 MONITORING_CHART = CHARTS_DIR / "llm-monitoring"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
+# The Role Grafana's sidecar runs under (charts/llm-monitoring templates/grafana-role.yaml): ConfigMaps in this
+# namespace only. The grafana chart's own Role (or, with rbac.namespaced false, ClusterRole) always grants
+# get/list/watch on Secrets too (grafana chart 10.2.0 in kube-prometheus-stack 79.7.1, templates/role.yaml and
+# clusterrole.yaml); with `rbac.useExistingRole` it binds this one instead (templates/rolebinding.yaml).
+GRAFANA_ROLE = "grafana-sidecar-configmaps"
+# kube-state-metrics 6.4.1's default collectors (charts/kube-state-metrics/values.yaml `collectors`) less
+# `secrets`: that collector is what puts list/watch on every Secret in its ClusterRole (templates/role.yaml
+# `if has "secrets" $.Values.collectors`), and no rule or dashboard of the kit reads kube_secret_*.
+KUBE_STATE_METRICS_COLLECTORS = (
+    "certificatesigningrequests", "configmaps", "cronjobs", "daemonsets", "deployments", "endpoints",
+    "horizontalpodautoscalers", "ingresses", "jobs", "leases", "limitranges", "mutatingwebhookconfigurations",
+    "namespaces", "networkpolicies", "nodes", "persistentvolumeclaims", "persistentvolumes", "poddisruptionbudgets",
+    "pods", "replicasets", "replicationcontrollers", "resourcequotas", "services", "statefulsets", "storageclasses",
+    "validatingwebhookconfigurations", "volumeattachments",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,10 +103,17 @@ def prometheus_stack_values(monitoring: Monitoring, receiver_keys: frozenset[str
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET if grafana_secret else "", "userKey": "admin-user", "passwordKey": "admin-password"},
             "nodeSelector": on_system_nodes,
             "resources": requests(GRAFANA),
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}},
+            # Dashboards and data sources are ConfigMaps in this namespace (the kit's in charts/llm-monitoring, the
+            # chart's own beside them): the sidecars watch ConfigMaps here only, under GRAFANA_ROLE, never a Secret.
+            "rbac": {"namespaced": True, "useExistingRole": GRAFANA_ROLE},
+            "sidecar": {
+                "dashboards": {"enabled": True, "label": "grafana_dashboard", "resource": "configmap"},
+                "datasources": {"resource": "configmap"},
+            },
         },
         "kube-state-metrics": {
             "nodeSelector": on_system_nodes,
+            "collectors": list(KUBE_STATE_METRICS_COLLECTORS),
             # Export the kit's node labels, so GPU metrics and node counts can be grouped by pool.
             "metricLabelsAllowlist": [f"nodes=[{POOL_LABEL},{CAPACITY_TYPE_LABEL},{GPU_LABEL}]"],
         },
@@ -144,6 +166,7 @@ def rules_values(monitoring: Monitoring, pools: list[PoolPrice], serving_namespa
             "fallbackRatio": alerts.fallback_ratio,
         },
         "dashboards": dashboards_json() if monitoring.grafana else {},
+        "grafanaRole": {"enabled": monitoring.grafana, "name": GRAFANA_ROLE},
     }
 
 
