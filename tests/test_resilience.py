@@ -115,10 +115,17 @@ def test_only_the_router_and_prometheus_reach_vllm_and_tei(example_plan):
         (policy,) = [o for o in objects if o["kind"] == "NetworkPolicy"]
         assert policy["spec"]["policyTypes"] == ["Ingress"]
         (rule,) = policy["spec"]["ingress"]
-        assert rule["from"] == [
-            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}},
-            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
-        ]
+        if example_plan.deployment.config.fallback.enabled:
+            # Prometheus's pods, not the whole monitoring namespace
+            assert rule["from"] == [
+                {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}},
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"}},
+                },
+            ]
+        else:
+            assert rule["from"] == [{"namespaceSelector": {}}]  # no router: the model servers are the endpoint
         for server in servers:
             assert policy["spec"]["podSelector"]["matchLabels"].items() <= server["spec"]["template"]["metadata"]["labels"].items()
     (cni,) = [a for a in of_type(example_plan, "aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni"]

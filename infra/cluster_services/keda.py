@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.image_cache import ImageMirror
 from infra.cluster_services.kube import third_party_chart
+from infra.cluster_services.network_policies import namespace_policies
 from infra.names import KEDA_NAMESPACE, SYSTEM_ROLE_LABEL
 
 NAMESPACE = KEDA_NAMESPACE
@@ -34,6 +35,7 @@ def keda_values(images: ImageMirror = ImageMirror()) -> dict:
 
 def keda(name: str, opts: pulumi.ResourceOptions, images: ImageMirror = ImageMirror()) -> k8s.helm.v4.Chart:
     namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE}, opts=opts)
+    namespace_policies(f"{name}-network-policies", NAMESPACE, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[namespace])))
     return third_party_chart(
         name,
         "keda",

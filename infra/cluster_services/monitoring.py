@@ -26,6 +26,7 @@ from infra.cluster_services.alerting import (
 )
 from infra.cluster_services.dashboards import dashboards_json
 from infra.cluster_services.kube import third_party_chart
+from infra.cluster_services.network_policies import namespace_policies
 from infra.config.load import Secrets
 from infra.config.monitoring import Monitoring
 from infra.names import (
@@ -189,6 +190,7 @@ class MonitoringStack(pulumi.ComponentResource):
             f"{name}-namespace", metadata={"name": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "llm-serving"}}, opts=pulumi.ResourceOptions(parent=self)
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        namespace_policies(f"{name}-network-policies", NAMESPACE, in_namespace)
         credentials = receiver_credentials(args.secrets)
         prerequisites = [namespace]
         if credentials:

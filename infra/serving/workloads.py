@@ -33,15 +33,26 @@ from infra.capacity.cold_start import ColdStart
 from infra.capacity.placement import Placement
 from infra.capacity.pods import VLLM_CPU_PER_GPU_M, VLLM_MEMORY_PER_GPU_MIB
 from infra.catalog import image_pins
+from infra.cluster_services.network_policies import MODEL_SERVER_CLIENTS, namespace_policies
 from infra.cluster_services.node_autoscaler import NODE_PROVISION_SECONDS
 from infra.config.delivery import WeightCache
 from infra.config.load import Secrets
 from infra.config.models import ModelDeployment
 from infra.config.serving import Embeddings, Fallback, hosted_models_in_use
-from infra.names import CAPACITY_TYPE_LABEL, EMBEDDINGS_RELEASE, POOL_LABEL, SERVING_NAMESPACE
+from infra.names import (
+    CAPACITY_TYPE_LABEL,
+    EMBEDDINGS_RELEASE,
+    POOL_LABEL,
+    SERVING_NAMESPACE,
+)
 from infra.serving.embeddings import embeddings_release
 from infra.serving.router import RELEASE as ROUTER_RELEASE
-from infra.serving.router import drain_seconds, litellm_config, provider_key_env, router_values
+from infra.serving.router import (
+    drain_seconds,
+    litellm_config,
+    provider_key_env,
+    router_values,
+)
 from infra.serving.weights import mirror_policy, read_policy, weights_values
 
 NAMESPACE = SERVING_NAMESPACE
@@ -57,15 +68,13 @@ SPOT_PRE_STOP_SECONDS = 10
 SPOT_GRACE_SECONDS = 90
 VLLM_IMAGE, VLLM_TAG = image_pins()["vllm"].repository, image_pins()["vllm"].tag
 S3_FETCHER_IMAGE, S3_FETCHER_TAG = image_pins()["s3-fetcher"].repository, image_pins()["s3-fetcher"].tag
-# Who may reach vLLM and TEI when the router is on: the router's pods, and Prometheus's namespace.
-ALLOWED_PEERS = [
-    {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}},
-    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
-]
 
 
-def network_policy(enabled: bool) -> dict:
-    return {"enabled": enabled, "from": ALLOWED_PEERS if enabled else []}
+def network_policy(router: bool) -> dict:
+    """Who may reach vLLM and TEI: with the router on, its pods and Prometheus's (MODEL_SERVER_CLIENTS); without
+    it the model servers are the endpoint, open to any pod in the cluster. Always rendered: the namespace
+    denies every other ingress (cluster_services/network_policies.py)."""
+    return {"enabled": True, "from": list(MODEL_SERVER_CLIENTS) if router else [{"namespaceSelector": {}}]}
 
 
 def rollout(placement: Placement, deployment: str) -> dict[str, int]:
@@ -209,6 +218,7 @@ class Serving(pulumi.ComponentResource):
             opts=child,
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.prerequisites])
+        namespace_policies(f"{name}-network-policies", NAMESPACE, pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
         credentials = {
             key: value
             for key, value in (
